@@ -18,7 +18,9 @@ export interface SuiteOptions {
 export const SUITES: Record<
   string,
   () => Promise<{ run(opts: SuiteOptions): Promise<BenchReport> }>
-> = {};
+> = {
+  kernels: () => import("./kernels.ts"),
+};
 
 /** Runs the named suite. */
 export async function runSuite(name: string, opts: SuiteOptions): Promise<BenchReport> {
