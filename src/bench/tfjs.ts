@@ -41,23 +41,35 @@ export function loadTfjs(): Promise<Tfjs> {
 }
 
 /** The tfjs WebGPU backend's device and queue flush, or undefined on another backend. */
-function webgpuBackend(tf: Tfjs): { device: GPUDevice; submitQueue(): void } | undefined {
-  const be = tf.backend() as unknown as { device?: GPUDevice; submitQueue?: () => void };
-  if (!be.device || !be.submitQueue) return undefined;
-  return be as { device: GPUDevice; submitQueue(): void };
+interface WebGpuBackend {
+  device: GPUDevice;
+  submitQueue(): void;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+}
+function webgpuBackend(tf: Tfjs): WebGpuBackend | undefined {
+  const be = tf.backend() as unknown as Partial<WebGpuBackend>;
+  if (!be.device || !be.submitQueue || !be.endComputePassEncoder) return undefined;
+  return be as WebGpuBackend;
 }
 
 /**
- * Waits until everything tfjs has recorded has run on the GPU, by reading back one element of
- * `t` (tfjs submits its queue for the read, and the copy runs after the work it depends on).
- * A readback of the whole output would time the transfer, not the kernel.
+ * Waits until everything tfjs has recorded has run on the GPU: ends tfjs's open compute pass,
+ * submits its command encoder and waits for its device's queue to drain, so no transfer is
+ * timed. (Reading back a one-element slice does not work: a contiguous slice is a view, and the
+ * read can complete before the kernel; submitting without ending the pass makes tfjs drop the
+ * work.) `t` is read back instead when the backend is not WebGPU.
  */
 export async function syncTfjs(tf: Tfjs, t: TfTensor): Promise<void> {
-  const flat = tf.reshape(t, [-1]);
-  const one = tf.slice(flat, [0], [1]);
-  await one.data();
-  one.dispose();
-  flat.dispose();
+  const be = webgpuBackend(tf);
+  if (!be) {
+    await t.data();
+    return;
+  }
+  be.ensureCommandEncoderReady();
+  be.endComputePassEncoder();
+  be.submitQueue();
+  await be.device.queue.onSubmittedWorkDone();
 }
 
 /** Installs a GPU error scope on tfjs's device; the returned function throws what it caught. */

@@ -26,6 +26,17 @@ export function noGrad<R>(fn: () => R): R {
   }
 }
 
+/** Runs `fn` with recording on (e.g. a recomputation inside a backward). */
+export function withGrad<R>(fn: () => R): R {
+  const was = enabled;
+  enabled = true;
+  try {
+    return fn();
+  } finally {
+    enabled = was;
+  }
+}
+
 /** Number of nodes on the tape (for tests and leak checks). */
 export function tapeLength(): number {
   return tape.length;

@@ -21,3 +21,16 @@ export { normalizeRows, normalizeRowsWithNorms } from "./ops/normalize.ts";
 export { indexAdd, indexAddInPlace, indexSelect, scatterPlan } from "./ops/gather.ts";
 export { dropout } from "./ops/dropout.ts";
 export { flatten, reshape } from "./ops/shape.ts";
+export {
+  conv2d,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dGeometry,
+  type Conv2dOptions,
+  type ConvGeometry,
+} from "./ops/conv2d.ts";
+export { batchNorm, type BatchNormOptions } from "./ops/batchnorm.ts";
+export { batchNormAdd, batchNormPrelu } from "./ops/bn_prelu.ts";
+export { prelu } from "./ops/prelu.ts";
