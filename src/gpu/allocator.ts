@@ -34,6 +34,8 @@ export interface AllocatorStats {
   created: number;
   /** Requests served from the pool. */
   reused: number;
+  /** Largest single request since creation or the last `resetPeak()` (bytes). */
+  largest: number;
 }
 
 /** The caching allocator. One per device. */
@@ -50,6 +52,7 @@ export class Allocator {
     pooledBytes: 0,
     created: 0,
     reused: 0,
+    largest: 0,
   };
 
   /**
@@ -73,6 +76,7 @@ export class Allocator {
       throw new Error(`${what}: invalid buffer size ${bytes}`);
     }
     const size = sizeClass(Math.max(4, bytes));
+    if (bytes > this.stats.largest) this.stats.largest = bytes;
     if (size > this.#maxBuffer) {
       throw new Error(
         `${what}: needs a buffer of ${bytes} bytes, beyond this adapter's maxBufferSize of ` +
@@ -125,5 +129,6 @@ export class Allocator {
   /** Starts a new peak measurement from the current live bytes. */
   resetPeak(): void {
     this.stats.peakBytes = this.stats.liveBytes;
+    this.stats.largest = 0;
   }
 }

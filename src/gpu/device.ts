@@ -301,9 +301,18 @@ export class Gpu {
     after?.();
   }
 
+  #flushing?: Promise<void>;
+  /** Flushes once at the end of the current task, so reads issued together share a submit. */
+  #flushSoon(): Promise<void> {
+    return this.#flushing ??= Promise.resolve().then(() => {
+      this.#flushing = undefined;
+      this.flush();
+    });
+  }
+
   /**
    * Reads `bytes` bytes of `buffer` from `offset` once all recorded work has run. Submits
-   * the batch; the promise resolves when the copy is mapped.
+   * the batch (once for all reads issued in the same task); resolves when the copy is mapped.
    */
   async read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
     const start = Math.floor(offset / 4) * 4;
@@ -314,7 +323,7 @@ export class Gpu {
     });
     if (size > 0) this.copy(buffer, start, staging, 0, size);
     else this.encoder();
-    this.flush();
+    await this.#flushSoon();
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
