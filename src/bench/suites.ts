@@ -20,6 +20,10 @@ export const SUITES: Record<
   () => Promise<{ run(opts: SuiteOptions): Promise<BenchReport> }>
 > = {
   kernels: () => import("./kernels.ts"),
+  pfc: () => import("./pfc.ts"),
+  data: () => import("./data.ts"),
+  models: () => import("./models.ts"),
+  eval: () => import("./eval.ts"),
 };
 
 /** Runs the named suite. */
