@@ -86,13 +86,18 @@ Deno.test("gradients of a composite function agree with finite differences", asy
   const xh = randn(M * K), wh = randn(N * K), ch = randn(M * N);
   const f = (xv: Float32Array) =>
     noGrad(() =>
-      sumAll(mul(normalizeRows(matmul(Tensor.fromArray(xv, [M, K]), Tensor.fromArray(wh, [N, K]), {
-        transB: true,
-      })), Tensor.fromArray(ch, [M, N])))
+      sumAll(mul(
+        normalizeRows(matmul(Tensor.fromArray(xv, [M, K]), Tensor.fromArray(wh, [N, K]), {
+          transB: true,
+        })),
+        Tensor.fromArray(ch, [M, N]),
+      ))
     );
   const x = leaf([M, K], xh);
   const w = Tensor.fromArray(wh, [N, K]);
-  backward(sumAll(mul(normalizeRows(matmul(x, w, { transB: true })), Tensor.fromArray(ch, [M, N]))));
+  backward(
+    sumAll(mul(normalizeRows(matmul(x, w, { transB: true })), Tensor.fromArray(ch, [M, N]))),
+  );
   const analytic = await x.grad!.read();
   const eps = 1e-2;
   for (let i = 0; i < M * K; i++) {

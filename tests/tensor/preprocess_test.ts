@@ -36,6 +36,9 @@ Deno.test({
     const img = new Uint8Array(2 * 4 * 4 * 3).fill(255);
     const t = imagesToTensor(img, 2, { size: 4, dtype: "f16" });
     assert.deepEqual(Array.from(await t.read()).slice(0, 3), [1, 1, 1]);
-    assert.throws(() => imagesToTensor(img, 3, { size: 4 }), /imagesToTensor: 96 bytes for 3 images/);
+    assert.throws(
+      () => imagesToTensor(img, 3, { size: 4 }),
+      /imagesToTensor: 96 bytes for 3 images/,
+    );
   },
 });

@@ -31,7 +31,11 @@ export interface PreprocessOptions {
  * Uploads `n` images (uint8, n×H×W×3 RGB, row-major) and returns them as an [n, 3, H, W] tensor
  * normalised as the reference does ((x/255 − 0.5)/0.5 by default), flipped where asked.
  */
-export function imagesToTensor(images: Uint8Array, n: number, opts: PreprocessOptions = {}): Tensor {
+export function imagesToTensor(
+  images: Uint8Array,
+  n: number,
+  opts: PreprocessOptions = {},
+): Tensor {
   const size = opts.size ?? 112;
   const bytes = n * size * size * 3;
   if (images.length < bytes) {
@@ -40,7 +44,7 @@ export function imagesToTensor(images: Uint8Array, n: number, opts: PreprocessOp
     );
   }
   const flips = new Uint32Array(Math.max(n, 1));
-  if (opts.flips) for (let i = 0; i < n; i++) flips[i] = opts.flips[i] ? 1 : 0;
+  if (opts.flips) { for (let i = 0; i < n; i++) flips[i] = opts.flips[i] ? 1 : 0; }
   const raw = Tensor.fromArray(images.subarray(0, bytes), [bytes], "u8");
   const flipT = Tensor.fromArray(new Int32Array(flips.buffer), [flips.length], "i32");
   const out = Tensor.empty([n, 3, size, size], opts.dtype ?? "f32", "imagesToTensor");
