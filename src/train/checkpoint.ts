@@ -1,0 +1,153 @@
+/**
+ * Checkpoints: `model.safetensors` (the backbone's state dict under PyTorch names, loadable by
+ * `deno task infer`, `convert` and PyTorch) and `checkpoint.safetensors` (everything training
+ * needs to continue: the backbone state, the Partial FC centres and their optimiser state, the
+ * backbone's optimiser state and step counters, and a JSON record of step, epoch, sampler
+ * position, loss scale and the settings that must match on resume). Both are written to a
+ * temporary name and renamed, so a crash never leaves a half-written file.
+ *
+ * @module
+ */
+import type { HostTensor } from "../io/host_tensor.ts";
+import { toFloat32 } from "../io/host_tensor.ts";
+import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import type { Module } from "../nn/module.ts";
+import { gpu } from "../gpu/device.ts";
+import type { Optimizer } from "./optim.ts";
+import type { PartialFC } from "./partial_fc.ts";
+
+/** The JSON record stored with a full checkpoint. */
+export interface TrainerRecord {
+  /** Optimiser steps done. */
+  step: number;
+  /** Epoch of the next batch. */
+  epoch: number;
+  /** The data sampler's position. */
+  sampler: { epoch: number; position: number };
+  /** Network name (resume refuses another). */
+  network: string;
+  /** Number of classes (resume refuses another). */
+  numClasses: number;
+  /** Embedding size (resume refuses another). */
+  embeddingSize: number;
+  /** World size at save time. */
+  world: number;
+  /** Loss scale (fp16), when used. */
+  lossScale?: number;
+  /** Best validation accuracy per target so far. */
+  best: Record<string, number>;
+}
+
+/** File names inside the output folder. */
+export const MODEL_FILE = "model.safetensors";
+/** See MODEL_FILE. */
+export const STATE_FILE = "checkpoint.safetensors";
+
+const f32 = (shape: number[], data: Float32Array): HostTensor => ({
+  dtype: "float32",
+  shape,
+  data,
+});
+
+/** What a checkpoint covers. */
+export interface CheckpointParts {
+  /** The backbone. */
+  model: Module;
+  /** The backbone's optimiser. */
+  optimizer: Optimizer;
+  /** The Partial FC layer. */
+  pfc: PartialFC;
+}
+
+/** Saves model.safetensors and checkpoint.safetensors into `dir`; returns the state path. */
+export async function saveCheckpoint(
+  dir: string,
+  parts: CheckpointParts,
+  record: TrainerRecord,
+): Promise<string> {
+  const { model, optimizer, pfc } = parts;
+  const sd = await model.stateDict();
+  const full = new Map<string, HostTensor>();
+  for (const [k, v] of sd) full.set(`backbone.${k}`, v);
+  const names = new Map(model.namedParameters().map(([n, t]) => [t, n]));
+  const reads: Promise<void>[] = [];
+  for (const p of optimizer.params) {
+    optimizer.state(p).forEach((s, i) => {
+      reads.push(
+        s.readFloat().then((d) => {
+          full.set(`optim.${names.get(p)}.${i}`, f32([...s.shape], d));
+        }),
+      );
+    });
+  }
+  reads.push(
+    optimizer.ctl.read().then((d) => {
+      full.set("optim.ctl", { dtype: "int32", shape: [d.length], data: Int32Array.from(d) });
+    }),
+  );
+  reads.push(
+    pfc.optimizer.ctl.read().then((d) => {
+      full.set("pfc.ctl", { dtype: "int32", shape: [d.length], data: Int32Array.from(d) });
+    }),
+  );
+  const E = pfc.embeddingSize, rows = pfc.shard.numLocal;
+  reads.push(pfc.readWeights().then((d) => void full.set("pfc.weight", f32([rows, E], d))));
+  for (let i = 0; i < pfc.state.length; i++) {
+    reads.push(pfc.readState(i).then((d) => void full.set(`pfc.state.${i}`, f32([rows, E], d))));
+  }
+  await Promise.all(reads);
+  const ordered = new Map([...full].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const statePath = `${dir}/${STATE_FILE}`;
+  await writeSafetensors(statePath, ordered, { trainer: JSON.stringify(record) });
+  await writeSafetensors(`${dir}/${MODEL_FILE}`, sd, { network: record.network });
+  return statePath;
+}
+
+/** Reads a full checkpoint's record without loading tensors into the model. */
+export async function readCheckpointRecord(path: string): Promise<TrainerRecord> {
+  const { metadata } = await readSafetensors(path, { keys: [] });
+  if (!metadata.trainer) {
+    throw new Error(
+      `${path}: not a training checkpoint (no "trainer" metadata); use ${STATE_FILE}`,
+    );
+  }
+  return JSON.parse(metadata.trainer) as TrainerRecord;
+}
+
+/** Restores model, optimiser and Partial FC from a full checkpoint; returns its record. */
+export async function loadCheckpoint(path: string, parts: CheckpointParts): Promise<TrainerRecord> {
+  const { tensors, metadata } = await readSafetensors(path);
+  if (!metadata.trainer) throw new Error(`${path}: not a training checkpoint`);
+  const record = JSON.parse(metadata.trainer) as TrainerRecord;
+  const { model, optimizer, pfc } = parts;
+  const sd = new Map<string, HostTensor>();
+  for (const [k, v] of tensors) if (k.startsWith("backbone.")) sd.set(k.slice(9), v);
+  model.loadStateDict(sd, path);
+  const names = new Map(model.namedParameters().map(([n, t]) => [t, n]));
+  const g = gpu();
+  for (const p of optimizer.params) {
+    optimizer.state(p).forEach((s, i) => {
+      const key = `optim.${names.get(p)}.${i}`;
+      const h = tensors.get(key);
+      if (!h) throw new Error(`${path}: missing ${key}`);
+      g.upload(s.buffer, s.byteOffset, toFloat32(h));
+    });
+  }
+  for (
+    const [key, ctl] of [["optim.ctl", optimizer.ctl], ["pfc.ctl", pfc.optimizer.ctl]] as const
+  ) {
+    const h = tensors.get(key);
+    if (!h) throw new Error(`${path}: missing ${key}`);
+    g.upload(ctl.buffer, ctl.byteOffset, h.data as Int32Array);
+  }
+  const w = tensors.get("pfc.weight");
+  if (!w) throw new Error(`${path}: missing pfc.weight`);
+  const states: Float32Array[] = [];
+  for (let i = 0; i < pfc.state.length; i++) {
+    const s = tensors.get(`pfc.state.${i}`);
+    if (!s) throw new Error(`${path}: missing pfc.state.${i}`);
+    states.push(toFloat32(s));
+  }
+  pfc.load(toFloat32(w), states);
+  return record;
+}
