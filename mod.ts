@@ -69,3 +69,36 @@ export {
   scaler2021,
 } from "./src/train/loss_scale.ts";
 export { FiniteGuard, NonFiniteError } from "./src/train/finite.ts";
+export { Module } from "./src/nn/module.ts";
+export {
+  BatchNorm,
+  Conv2d,
+  Dropout,
+  Flatten,
+  Linear,
+  PReLU,
+  Sequential,
+  setDropoutSeed,
+} from "./src/nn/layers.ts";
+export {
+  type Backbone,
+  type BackboneName,
+  type BackboneOptions,
+  BACKBONES,
+  createBackbone,
+  IResNet,
+  MobileFaceNet,
+  ToyNet,
+} from "./src/nn/backbones/mod.ts";
+export { readWeights, unwrapKeys, writeWeights } from "./src/nn/weights.ts";
+export { imagesToTensor, type PreprocessOptions } from "./src/tensor/ops/preprocess.ts";
+// ONNX export, onnxruntime and model checks (npm packages) are reached through eval.ts and tasks/.
+export * as data from "./src/data/mod.ts";
+export * as io from "./src/io/mod.ts";
+export { evaluateVerification, type VerificationResult } from "./src/eval/verification.ts";
+export { readVerificationBin, writeVerificationBin } from "./src/eval/bin.ts";
+export { WebGpuEngine } from "./src/eval/webgpu_engine.ts";
+export { loadConfig } from "./src/train/config.ts";
+export { BASE, type Config, type ConfigFile } from "./configs/base.ts";
+export { train, type TrainOptions, type TrainResult } from "./src/train/trainer.ts";
+export { loadCheckpoint, saveCheckpoint, type TrainerRecord } from "./src/train/checkpoint.ts";
