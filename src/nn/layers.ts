@@ -8,6 +8,7 @@ import type { Rng } from "../data/rng.ts";
 import { batchNorm } from "../tensor/ops/batchnorm.ts";
 import { conv2d } from "../tensor/ops/conv2d.ts";
 import { dropout } from "../tensor/ops/dropout.ts";
+import { cast } from "../tensor/ops/elementwise.ts";
 import { linear } from "../tensor/ops/matmul.ts";
 import { prelu } from "../tensor/ops/prelu.ts";
 import { flatten } from "../tensor/ops/shape.ts";
@@ -70,13 +71,17 @@ export class Conv2d extends Module {
     }
   }
 
-  /** conv2d over an NCHW input. */
+  /**
+   * conv2d over an NCHW input. A half-precision input (the fp16 trunk) is convolved with a
+   * half copy of the f32 master weight; the cast is on the tape, so gradients reach the master.
+   */
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, {
+    const half = x.dtype === "f16";
+    return conv2d(x, half ? cast(this.weight, "f16") : this.weight, {
       stride: this.stride,
       padding: this.padding,
       groups: this.groups,
-      bias: this.bias,
+      bias: this.bias && half ? cast(this.bias, "f16") : this.bias,
     });
   }
 }
@@ -190,6 +195,14 @@ export class Dropout extends Module {
     if (!this.training || this.p === 0) return x;
     dropoutSeed = (dropoutSeed * 1103515245 + 12345) >>> 0;
     return dropout(x, this.p, dropoutSeed, true);
+  }
+}
+
+/** Casts to f32 (where the fp16 trunk hands over to the f32 head); identity on f32. */
+export class ToFloat32 extends Module {
+  /** x as f32. */
+  forward(x: Tensor): Tensor {
+    return x.dtype === "f32" ? x : cast(x, "f32");
   }
 }
 

@@ -33,6 +33,7 @@ import {
 import { formatTrainLine, formatValidationLines, LogTimer } from "./log_line.ts";
 import { MetricsLog, TrainingLog } from "./logs.ts";
 import { Optimizer, type OptimizerConfig } from "./optim.ts";
+import { scaler2021 } from "./loss_scale.ts";
 import { PartialFC } from "./partial_fc.ts";
 import { type LrSchedule, PolySchedule, scaledLr, StepDecaySchedule } from "./schedule.ts";
 import { EventWriter } from "./tensorboard.ts";
@@ -170,16 +171,8 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   const metrics = await MetricsLog.open(`${config.output}/metrics.jsonl`, events);
   log.info(`adapter: ${g.description}`);
   for (const [k, v] of Object.entries(config)) log.info(`${k.padEnd(32)}${JSON.stringify(v)}`);
-  if (config.fp16) {
-    log.info(
-      g.features.f16
-        ? "fp16: the half-precision trunk is not implemented yet; training in fp32"
-        : "fp16: this adapter has no shader-f16; training in fp32",
-    );
-  }
-  if (config.gradient_acc !== 1) {
-    throw new Error(`gradient_acc ${config.gradient_acc}: only 1 is supported by this trainer yet`);
-  }
+  const fp16 = config.fp16 && g.features.f16;
+  if (config.fp16 && !fp16) log.info("fp16: this adapter has no shader-f16; training in fp32");
 
   const numClasses = data.numClasses ?? config.num_classes;
   const loader = await DataLoader.create(data, {
@@ -198,7 +191,10 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     embeddingSize: config.embedding_size,
     dropout: config.dropout,
     seed: config.seed,
+    fp16,
   });
+  // the 2021 scaler: starts at the batch size, grows ×2 every 100 clean steps up to 128·batch
+  const scaler = fp16 ? scaler2021(config.batch_size) : null;
   model.train();
   const baseLr = config.scheduler === "step" && config.optimizer === "sgd"
     ? scaledLr(config.lr, config.batch_size, world)
@@ -206,7 +202,9 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   const optConfig: OptimizerConfig = config.optimizer === "sgd"
     ? { kind: "sgd", lr: baseLr, momentum: config.momentum, weightDecay: config.weight_decay }
     : { kind: "adamw", lr: baseLr, weightDecay: config.weight_decay };
-  const optimizer = new Optimizer(model.trainableParameters(), optConfig);
+  const optimizer = new Optimizer(model.trainableParameters(), optConfig, {
+    skipIf: scaler?.foundInf,
+  });
   const pfc = new PartialFC({
     numClasses,
     embeddingSize: config.embedding_size,
@@ -318,15 +316,25 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
         optimizer.lr = lr;
         const emb = tidy(() => model.call(imagesToTensor(batch.images, b, { flips })));
         const out = await pfc.forwardBackward(emb, batch.labels, { lr });
-        backward(emb, out.featureGrad);
+        const seed = scaler ? scaler.scale(out.featureGrad) : out.featureGrad;
+        backward(emb, seed);
         emb.dispose();
         out.featureGrad.dispose();
-        const norm = clipGradNorm(optimizer.params, 5);
-        optimizer.step();
-        norm.dispose();
-        for (const p of optimizer.params) {
-          p.grad?.dispose();
-          p.grad = null;
+        if (seed !== out.featureGrad) seed.dispose();
+        // every gradient_acc micro-batches (the later reference's semantics: gradients summed,
+        // the schedule and step counter advance per micro-batch): fp16 unscale (Inf/NaN makes
+        // the optimiser skip the step), clip to norm 5, step, clear the gradients. Partial FC
+        // updates its centres every micro-batch.
+        if ((step + 1) % config.gradient_acc === 0) {
+          scaler?.unscale(optimizer.params.flatMap((p) => (p.grad ? [p.grad] : [])));
+          const norm = clipGradNorm(optimizer.params, 5);
+          optimizer.step();
+          scaler?.update();
+          norm.dispose();
+          for (const p of optimizer.params) {
+            p.grad?.dispose();
+            p.grad = null;
+          }
         }
         step++;
         // the loss reaches the host one step behind: no sync inside the step
@@ -339,12 +347,14 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
         const due = timer.due(step);
         if (due) {
           lastLoss = await pendingLoss;
+          const gradScale = scaler ? (await scaler.read()).scale : undefined;
           const line = formatTrainLine({
             speed: due.speed,
             loss: lastLoss,
             lr,
             epoch,
             globalStep: step,
+            gradScale,
             requiredHours: due.requiredHours,
           });
           log.info(line);
@@ -355,6 +365,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
             loss: lastLoss,
             lr,
             speed: due.speed,
+            ...(gradScale !== undefined ? { grad_scale: gradScale } : {}),
             eta_hours: due.requiredHours,
             time: Date.now() / 1000,
           });

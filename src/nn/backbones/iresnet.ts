@@ -7,9 +7,18 @@
  * @module
  */
 import type { Rng } from "../../data/rng.ts";
-import { add } from "../../tensor/ops/elementwise.ts";
+import { add, cast } from "../../tensor/ops/elementwise.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
-import { BatchNorm, Conv2d, Dropout, Flatten, Linear, PReLU, Sequential } from "../layers.ts";
+import {
+  BatchNorm,
+  Conv2d,
+  Dropout,
+  Flatten,
+  Linear,
+  PReLU,
+  Sequential,
+  ToFloat32,
+} from "../layers.ts";
 import { Module } from "../module.ts";
 
 /** Blocks per stage of each IResNet depth. */
@@ -81,6 +90,8 @@ export interface IResNetOptions {
 export class IResNet extends Module {
   /** The four stages (for checkpointing). */
   readonly stages: Sequential[];
+  /** Run the trunk (stem … bn2, flatten, dropout) in half precision; fc and features in f32. */
+  fp16 = false;
   readonly #stem: Module[];
   readonly #head: Module[];
 
@@ -105,6 +116,7 @@ export class IResNet extends Module {
       this.child("bn2", new BatchNorm(512)),
       new Flatten(),
       this.child("dropout", new Dropout(opts.dropout ?? 0)),
+      new ToFloat32(),
       this.child("fc", new Linear(512 * 7 * 7, emb, true, { kind: "torchDefault" }, rng)),
       this.child("features", new BatchNorm(emb, 1e-5, 0.1, false)),
     ];
@@ -112,7 +124,7 @@ export class IResNet extends Module {
 
   /** [N, 3, 112, 112] normalised images → [N, E] embeddings. */
   forward(x: Tensor): Tensor {
-    let y = x;
+    let y = this.fp16 && x.dtype === "f32" ? cast(x, "f16") : x;
     for (const m of this.#stem) y = m.call(y);
     for (const s of this.stages) y = s.call(y);
     for (const m of this.#head) y = m.call(y);

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Rng } from "../../data/rng.ts";
-import { add } from "../../tensor/ops/elementwise.ts";
+import { add, cast } from "../../tensor/ops/elementwise.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { BatchNorm, Conv2d, Flatten, Linear, PReLU, Sequential } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -66,6 +66,8 @@ export class MobileFaceNet extends Module {
   readonly #layers: Module[];
   readonly #convSep: Module;
   readonly #features: Module;
+  /** Run `layers` in half precision; conv_sep and the GDC head in f32 (as the reference). */
+  fp16 = false;
 
   /** Creates the network with embedding size E. */
   constructor(rng: Rng, embeddingSize = 512) {
@@ -103,8 +105,9 @@ export class MobileFaceNet extends Module {
 
   /** [N, 3, 112, 112] → [N, E]. */
   forward(x: Tensor): Tensor {
-    let y = x;
+    let y = this.fp16 && x.dtype === "f32" ? cast(x, "f16") : x;
     for (const m of this.#layers) y = m.call(y);
+    if (y.dtype === "f16") y = cast(y, "f32");
     return this.#features.call(this.#convSep.call(y));
   }
 }

@@ -39,6 +39,8 @@ export interface BackboneOptions {
 export interface Backbone extends Module {
   /** The stages that `checkpointStages` indexes. */
   readonly stages: readonly Module[];
+  /** Whether the convolutional trunk runs in half precision (the head stays f32). */
+  fp16: boolean;
 }
 
 /**
@@ -59,6 +61,7 @@ export function createBackbone(name: string, opts: BackboneOptions = {}): Backbo
   } else {
     throw new Error(`unknown network "${name}"; valid networks: ${BACKBONES.join(", ")}`);
   }
+  net.fp16 = opts.fp16 ?? false;
   const ck = opts.checkpointStages ?? (name === "r2060" ? [1, 2] : []);
   for (const i of ck) {
     const s = net.stages[i];

@@ -8,6 +8,7 @@
  */
 import type { Rng } from "../../data/rng.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
+import { cast } from "../../tensor/ops/elementwise.ts";
 import { BatchNorm, Conv2d, Flatten, Linear, PReLU, Sequential } from "../layers.ts";
 import { Module } from "../module.ts";
 
@@ -18,6 +19,8 @@ export class ToyNet extends Module {
   /** The four conv stages. */
   readonly stages: Sequential[];
   readonly #head: Sequential;
+  /** Run the conv stages in half precision; the head in f32. */
+  fp16 = false;
 
   /** Creates the network with embedding size E. */
   constructor(rng: Rng, embeddingSize = 128, widths: readonly number[] = [16, 32, 64, 64]) {
@@ -44,8 +47,9 @@ export class ToyNet extends Module {
 
   /** [N, 3, 112, 112] → [N, E]. */
   forward(x: Tensor): Tensor {
-    let y = x;
+    let y = this.fp16 && x.dtype === "f32" ? cast(x, "f16") : x;
     for (const s of this.stages) y = s.call(y);
+    if (y.dtype === "f16") y = cast(y, "f32");
     return this.#head.call(y);
   }
 }
