@@ -139,6 +139,8 @@ Deno.test("an image folder trains after deno task pack", async () => {
 
 Deno.test("bad input: one line naming the file and the fix, before any GPU work", async () => {
   const dir = await Deno.makeTempDir();
+  const made = await run(["configs/toy.ts", ...TINY, "--max_steps", "2", "--output", `${dir}/ck`]);
+  assert.equal(made.code, 0, made.stderr);
   const cases: [string[], RegExp][] = [
     [["configs/nope.ts"], /config file configs\/nope\.ts not found/],
     [["configs/toy.ts", "--rec", `${dir}/missing`], /dataset ".*missing" not found/],
@@ -155,6 +157,10 @@ Deno.test("bad input: one line naming the file and the fix, before any GPU work"
       /output folder \/proc\/forbidden is not writable/,
     ],
     [["configs/toy.ts", "--bogus", "1"], /unknown .*bogus/],
+    [
+      ["configs/toy.ts", ...TINY, "--network", "r18", "--output", `${dir}/ck`, "--resume"],
+      /--resume: .*checkpoint\.safetensors is a toy checkpoint, the config trains r18/,
+    ],
   ];
   for (const [args, re] of cases) {
     const r = await run(args);
