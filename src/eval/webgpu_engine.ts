@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { initGpu } from "../gpu/device.ts";
+import { gpu, initGpu } from "../gpu/device.ts";
 import { createBackbone } from "../nn/backbones/mod.ts";
 import type { Module } from "../nn/module.ts";
 import { readWeights } from "../nn/weights.ts";
@@ -56,8 +56,37 @@ export class WebGpuEngine implements Engine {
     return new WebGpuEngine(model, embeddingSize);
   }
 
+  #fit?: number;
   /**
-   * Embeddings of `n` uint8 RGB images (n×112×112×3), optionally flipped, `batch` at a time.
+   * The largest batch whose every tensor fits one storage binding of this adapter (lavapipe:
+   * 128 MiB, so ~80 mbf images), measured once with a one-image forward. Eval mode has no
+   * batch statistics, so a larger requested batch runs as consecutive sub-batches of this size
+   * with identical results; on adapters with larger bindings nothing is split.
+   */
+  fittingBatch(): number {
+    if (this.#fit !== undefined) return this.#fit;
+    const g = gpu();
+    const stats = g.allocator.stats;
+    const before = stats.largest;
+    stats.largest = 0;
+    const was = this.model.training;
+    this.model.eval();
+    try {
+      tidy(() =>
+        noGrad(() => this.model.call(Tensor.empty([1, 3, 112, 112], "f32", "batch probe")))
+      );
+    } finally {
+      this.model.train(was);
+    }
+    const perImage = Math.max(stats.largest, 1);
+    stats.largest = Math.max(before, stats.largest);
+    this.#fit = Math.max(1, Math.floor((g.maxBinding - 4096) / perImage));
+    return this.#fit;
+  }
+
+  /**
+   * Embeddings of `n` uint8 RGB images (n×112×112×3), optionally flipped, `batch` at a time
+   * (in sub-batches of `fittingBatch()` where a batch would exceed the binding limit).
    * The model is put in eval mode for the call and restored after.
    */
   async embedImages(
@@ -74,6 +103,7 @@ export class WebGpuEngine implements Engine {
   ): Promise<Float32Array> {
     const out = new Float32Array(n * this.embeddingSize);
     const per = 112 * 112 * 3;
+    batch = Math.min(batch, this.fittingBatch());
     const was = this.model.training;
     this.model.eval();
     try {
@@ -108,6 +138,7 @@ export class WebGpuEngine implements Engine {
   async embedFloats(x: Float32Array, n: number, batch = 32): Promise<Float32Array> {
     const out = new Float32Array(n * this.embeddingSize);
     const per = 3 * 112 * 112;
+    batch = Math.min(batch, this.fittingBatch());
     const was = this.model.training;
     this.model.eval();
     try {
