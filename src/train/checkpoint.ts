@@ -15,6 +15,7 @@ import type { Module } from "../nn/module.ts";
 import { gpu } from "../gpu/device.ts";
 import type { Optimizer } from "./optim.ts";
 import type { PartialFC } from "./partial_fc.ts";
+import type { LossScalerState } from "./loss_scale.ts";
 
 /** The JSON record stored with a full checkpoint. */
 export interface TrainerRecord {
@@ -32,8 +33,8 @@ export interface TrainerRecord {
   embeddingSize: number;
   /** World size at save time. */
   world: number;
-  /** Loss scale (fp16), when used. */
-  lossScale?: number;
+  /** The fp16 loss scaler's state, when one is used. */
+  lossScaler?: LossScalerState;
   /** Best validation accuracy per target so far. */
   best: Record<string, number>;
 }

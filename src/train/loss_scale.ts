@@ -123,6 +123,21 @@ export class LossScaler {
     this.#run(3, this.#scratch, null, 1, [1]);
   }
 
+  /** Restores a state read by `read()` (resume): scale, growth tracker, skipped steps. */
+  restore(state: LossScalerState): void {
+    gpu().upload(
+      this.scaleTensor.buffer,
+      this.scaleTensor.byteOffset,
+      Float32Array.of(state.scale),
+    );
+    gpu().upload(
+      this.ctl.buffer,
+      this.ctl.byteOffset,
+      Int32Array.of(0, state.growthTracker, state.skippedSteps),
+    );
+    this.#last = { ...state, foundInf: false };
+  }
+
   /** Reads the scale and counters back (waits for the recorded work). */
   async read(): Promise<LossScalerState> {
     const [s, c] = await Promise.all([this.scaleTensor.read(), this.ctl.read()]);

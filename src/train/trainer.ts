@@ -162,10 +162,10 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   const collective = opts.collective ?? new SingleCollective();
   const { rank, world } = collective;
   const g = await initGpu();
-  const progress = new ProgressBar({ total: 1 });
+  let bar: ProgressBar | null = null;
   const log = await TrainingLog.open(config.output, {
     echo: opts.echo ?? true,
-    beforeEcho: () => progress.clear(),
+    beforeEcho: () => bar?.clear(),
   });
   const events = await EventWriter.create(`${config.output}/tensorboard`);
   const metrics = await MetricsLog.open(`${config.output}/metrics.jsonl`, events);
@@ -234,6 +234,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     step = rec.step;
     loader.restore(rec.sampler);
     Object.assign(best, rec.best);
+    if (scaler && rec.lossScaler) scaler.restore(rec.lossScaler);
     log.info(`resumed from ${config.output}/${STATE_FILE} at step ${step}`);
   }
   const valSets = await validationSets(config, log);
@@ -256,10 +257,11 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     batchSize: config.batch_size,
     worldSize: world,
   });
-  const bar = new ProgressBar({ total: lastStep, startStep: step });
+  bar = new ProgressBar({ total: lastStep, startStep: step });
   let pendingLoss: Promise<number> | null = null;
   let lastLoss = NaN;
-  const record = (): TrainerRecord => ({
+  const record = async (): Promise<TrainerRecord> => ({
+    lossScaler: scaler ? await scaler.read() : undefined,
     step,
     epoch: Math.floor(step / stepsPerEpoch),
     sampler: loader.state(),
@@ -270,7 +272,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     best,
   });
   const save = async () => {
-    const path = await saveCheckpoint(config.output, { model, optimizer, pfc }, record());
+    const path = await saveCheckpoint(config.output, { model, optimizer, pfc }, await record());
     log.info(`saved ${path} and ${config.output}/${MODEL_FILE} at step ${step}`);
     return path;
   };
@@ -370,7 +372,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
             time: Date.now() / 1000,
           });
         }
-        bar.update(step, { loss: lastLoss, epoch });
+        bar?.update(step, { loss: lastLoss, epoch });
         if (config.verbose > 0 && step % config.verbose === 0) await validate();
         if (config.save_every > 0 && step % config.save_every === 0) await save();
         if (stop || step >= lastStep) break;
@@ -380,7 +382,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
       if (stop) break outer;
       await save();
     }
-    bar.clear();
+    bar?.clear();
     if (stop) {
       const path = await save();
       console.log(`stopped by ${stop} at step ${step}; resume with --resume (state in ${path})`);
@@ -408,7 +410,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     metrics.close();
     events.close();
     log.close();
-    bar.clear();
+    bar?.clear();
     await gpu().sync().catch(() => {});
   }
 }
