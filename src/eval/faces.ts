@@ -1,16 +1,16 @@
 /**
- * Face images for inference: decode (JPEG/PNG), RGB, resize to 112×112 when needed (bilinear,
- * as the reference's `cv2.resize`), packed as one uint8 N×112×112×3 batch.
+ * Face image files for inference: read, then decode, RGB and resize to 112×112 through the
+ * `FaceDecoder` that `.bin` evaluation uses, packed as one uint8 N×112×112×3 batch.
  *
  * @module
  */
-import { createDecoder, probeImage } from "../data/decode.ts";
-import { resizeBilinear } from "../data/resize.ts";
+import { FaceDecoder } from "./face_bytes.ts";
 
 /** Reads and decodes image files into one N×size×size×3 RGB batch. */
 export async function loadFaceImages(paths: readonly string[], size = 112): Promise<Uint8Array> {
-  const decoder = await createDecoder("auto");
-  const out = new Uint8Array(paths.length * size * size * 3);
+  const decoder = await FaceDecoder.create(size);
+  const per = size * size * 3;
+  const out = new Uint8Array(paths.length * per);
   try {
     for (let i = 0; i < paths.length; i++) {
       let bytes: Uint8Array;
@@ -19,14 +19,7 @@ export async function loadFaceImages(paths: readonly string[], size = 112): Prom
       } catch (e) {
         throw new Error(`${paths[i]}: cannot read image (${(e as Error).message})`);
       }
-      try {
-        const { width, height } = probeImage(bytes);
-        const rgb = new Uint8Array(width * height * 3);
-        await decoder.decodeInto(bytes, rgb);
-        out.set(resizeBilinear(rgb, width, height, size, size), i * size * size * 3);
-      } catch (e) {
-        throw new Error(`${paths[i]}: cannot decode image (${(e as Error).message})`);
-      }
+      await decoder.decode([bytes], 0, 1, paths[i], out.subarray(i * per, (i + 1) * per));
     }
   } finally {
     decoder.close();

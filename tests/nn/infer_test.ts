@@ -86,7 +86,7 @@ Deno.test("infer --img decodes, resizes and embeds; bad input gives one clear li
     `${dir}/bad.jpg`,
   ]);
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /bad\.jpg: cannot decode image/);
+  assert.match(bad.stderr, /bad\.jpg: image 0 cannot be decoded/);
   const wrong = await task("infer", [
     "--network",
     "r18",
