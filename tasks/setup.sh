@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine of this project's kind lacks: Mesa's lavapipe (WebGPU on
 # the CPU), libjpeg-turbo, the Python packages the tests and benchmarks compare against (numpy,
-# Pillow, scikit-learn, PyTorch, onnx), and Deno 2.9.6 from npm (as a global command: `deno`).
+# Pillow, scikit-learn, PyTorch, onnx, OpenCV and scikit-image for the face-alignment check),
+# and Deno 2.9.6 from npm (as a global command: `deno`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-pkgs="mesa-vulkan-drivers libturbojpeg0 python3-numpy python3-pil python3-sklearn python3-torch python3-onnx"
+pkgs="mesa-vulkan-drivers libturbojpeg0 python3-numpy python3-pil python3-sklearn python3-torch python3-onnx python3-opencv python3-skimage"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
