@@ -1,7 +1,8 @@
 /**
  * `deno task eval <target> [options]`: evaluation protocols over an ONNX model or a
  * checkpoint. Targets live in `src/eval/targets.ts` (verification and its shorthands lfw,
- * cfp_fp, agedb_30, calfw, cplfw). Errors are one line on stderr.
+ * cfp_fp, agedb_30, calfw, cplfw; the IJB 1:1 protocols ijbc and ijbb; the MFR protocols).
+ * Errors are one line on stderr.
  *
  * @module
  */
