@@ -1,10 +1,11 @@
 /**
  * The registry of `deno task eval <target>`: each target parses its own arguments and runs.
- * Today `verification` and its shorthands (`lfw`, `cfp_fp`, `agedb_30`, `calfw`, `cplfw`);
- * IJB and MFR register here next.
+ * Today `verification` and its shorthands (`lfw`, `cfp_fp`, `agedb_30`, `calfw`, `cplfw`),
+ * and the IJB 1:1 protocols `ijbc` and `ijbb`; MFR registers here next.
  *
  * @module
  */
+import { ijbTarget } from "./ijb_task.ts";
 import { VERIFICATION_SETS, verificationTarget } from "./verify_task.ts";
 
 /** One evaluation target. */
@@ -21,6 +22,8 @@ export interface EvalTarget {
 export const EVAL_TARGETS: Record<string, EvalTarget> = {
   verification: verificationTarget(),
   ...Object.fromEntries(VERIFICATION_SETS.map((s) => [s, verificationTarget(s)])),
+  ijbc: ijbTarget("ijbc"),
+  ijbb: ijbTarget("ijbb"),
 };
 
 /** The usage text listing every target. */
