@@ -33,6 +33,16 @@ export interface Config {
   embedding_size: number;
   /** Partial FC sampling rate in (0, 1]; 1 = plain model parallelism. */
   sample_rate: number;
+  /**
+   * Keep the Partial FC class centres and their optimiser state in host memory and move only
+   * each step's sampled rows to the GPU and back (identical results; GPU memory then scales
+   * with sample_rate · classes instead of classes, for 2 · sampled rows · E · 4 B · 2 (SGD
+   * momentum; 3 for AdamW) of host↔device traffic per step). Off by default: WebGPU does not
+   * report the device's memory, so it cannot be switched on automatically when the table
+   * would not fit, and a table that fits is faster resident. Useful with sample_rate < 1 and
+   * millions of classes per rank. Checkpoints are the same in both modes.
+   */
+  pfc_offload: boolean;
   /** Inter-class filtering threshold in [0, 1); 0 disables it. */
   interclass_filtering_threshold: number;
   /** Half-precision trunk with dynamic loss scaling (when the adapter has `shader-f16`). */
@@ -57,7 +67,14 @@ export interface Config {
   num_epoch: number;
   /** Stop after this many optimiser steps (0: no cap; the schedule still spans num_epoch). */
   max_steps: number;
-  /** Micro-batches whose gradients are summed per optimiser step (the reference's `gradient_acc`). */
+  /**
+   * Micro-batches whose gradients are summed per optimiser step (the reference's
+   * `gradient_acc`). Only the backbone accumulates: it is clipped and stepped every
+   * `gradient_acc` micro-batches, while the Partial FC class centres take their sparse update
+   * every micro-batch (as the 2021 reference's `opt_pfc` does every step; the later reference
+   * puts the centres in the backbone's optimiser, so they accumulate and step with it). The
+   * schedule and the step counter advance per micro-batch.
+   */
   gradient_acc: number;
   /** Training data: RecordIO folder or `.rec`, image folder, `synthetic[:…]` or `toy[:…]`. */
   rec: string;
@@ -98,6 +115,7 @@ export const BASE: Readonly<Config> = Object.freeze(
     margin_list: [1.0, 0.5, 0.0],
     embedding_size: 512,
     sample_rate: 1.0,
+    pfc_offload: false,
     interclass_filtering_threshold: 0,
     fp16: false,
     batch_size: 128,

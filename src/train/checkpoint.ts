@@ -6,6 +6,11 @@
  * position, loss scale and the settings that must match on resume). Both are written to a
  * temporary name and renamed, so a crash never leaves a half-written file.
  *
+ * The Partial FC tensors (`pfc.weight`, `pfc.state.<slot>`: [num_local, E] f32) are the same
+ * whether the layer keeps its centres on the GPU or in host memory (`pfc_offload`), so a
+ * checkpoint resumes in either mode. Loading also tells the layer the step it resumes at, which
+ * seeds its per-step class sampling.
+ *
  * @module
  */
 import type { HostTensor } from "../io/host_tensor.ts";
@@ -93,7 +98,7 @@ export async function saveCheckpoint(
   );
   const E = pfc.embeddingSize, rows = pfc.shard.numLocal;
   reads.push(pfc.readWeights().then((d) => void full.set("pfc.weight", f32([rows, E], d))));
-  for (let i = 0; i < pfc.state.length; i++) {
+  for (let i = 0; i < pfc.optimizer.stateSlots; i++) {
     reads.push(pfc.readState(i).then((d) => void full.set(`pfc.state.${i}`, f32([rows, E], d))));
   }
   await Promise.all(reads);
@@ -144,11 +149,13 @@ export async function loadCheckpoint(path: string, parts: CheckpointParts): Prom
   const w = tensors.get("pfc.weight");
   if (!w) throw new Error(`${path}: missing pfc.weight`);
   const states: Float32Array[] = [];
-  for (let i = 0; i < pfc.state.length; i++) {
+  for (let i = 0; i < pfc.optimizer.stateSlots; i++) {
     const s = tensors.get(`pfc.state.${i}`);
     if (!s) throw new Error(`${path}: missing pfc.state.${i}`);
     states.push(toFloat32(s));
   }
   pfc.load(toFloat32(w), states);
+  // the trainer runs one Partial FC step per micro-batch, as many as `record.step` counts
+  pfc.restoreSteps(record.step);
   return record;
 }

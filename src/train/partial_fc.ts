@@ -13,7 +13,21 @@
  * Nothing B×classes exists beyond the sampled columns' cosines; the weight and optimiser state
  * live in row chunks below the adapter's binding limit, so millions of classes fit. The class
  * centres are updated inside `forwardBackward` (as the 2021 reference's separate `opt_pfc`
- * does every step, whether or not the backbone step is skipped by the loss scaler).
+ * does every step, whether or not the backbone step is skipped by the loss scaler, and every
+ * micro-batch when the trainer accumulates the backbone's gradients over `gradient_acc`).
+ *
+ * **Host-resident centres** (`offload: true`, config `pfc_offload`): the weight table and its
+ * optimiser state stay in host memory (Float32Array chunks of `chunkRows` rows); each step
+ * uploads only the sampled rows (weights and state) into staging chunks, runs the same fused
+ * step on them (the staged rows stand in for the gathered ones, so the arithmetic is the same
+ * kernel for kernel), and downloads the updated rows back into the host table. The GPU then
+ * holds O(sampled rows) instead of O(num_local), at the price of
+ * 2 · sampled · E · 4 B · (1 + state slots) of host↔device traffic per step. The download is
+ * recorded with the step and written into the host table when it lands (the next step, reads
+ * and checkpoints wait for it; `ready()` does too).
+ *
+ * **Sampling** is reseeded every step from (seed, rank, step) (see `ClassSampler`); a resumed
+ * layer continues from `restoreSteps(step)` and samples what an uninterrupted one would.
  *
  * Reference semantics: the 2021 seed (`partial_fc.py` of cfa54d80), with the later
  * version's clamp of cosines to [−1, 1] and normalisation of the features inside the layer.
@@ -33,6 +47,7 @@ import { gemm } from "../tensor/ops/matmul.ts";
 import { noGrad } from "../tensor/autograd.ts";
 import { grid1d } from "../tensor/launch.ts";
 import { fmtShape, Tensor } from "../tensor/tensor.ts";
+import { hashSeed } from "../data/rng.ts";
 import { FiniteGuard } from "./finite.ts";
 import { type Margin, type MarginConfig, resolveMargin } from "./margin.ts";
 import { type CosineChunk, marginSoftmaxCrossEntropy } from "./margin_softmax.ts";
@@ -79,6 +94,12 @@ export interface PartialFCOptions {
   checkFinite?: boolean;
   /** The guard of the trainer (it calls `begin(step)`); default PartialFC's own. */
   guard?: FiniteGuard;
+  /**
+   * Keep the centres and their optimiser state in host memory and move only each step's
+   * sampled rows to the GPU and back (same results; GPU memory O(sampled rows)); default
+   * false. Meant for sample_rate < 1: at rate 1 every row travels twice per step.
+   */
+  offload?: boolean;
 }
 
 /** What one step returns. */
@@ -91,6 +112,8 @@ export interface PartialFCStep {
   samplingMs: number;
   /** The step's sample on this rank. */
   sample: Sample;
+  /** Host↔device bytes of the offloaded rows this step (both directions; 0 when resident). */
+  transferBytes: number;
 }
 
 /** One rank's Partial FC layer: its class centres, their optimiser state, the fused step. */
@@ -107,10 +130,12 @@ export class PartialFC {
   readonly margin: Margin;
   /** Rows per chunk of weights, optimiser state and cosine columns. */
   readonly chunkRows: number;
-  /** Weight chunks: rows `k·chunkRows …` of the shard, [rows, E] each. */
+  /** Weight chunks: rows `k·chunkRows …` of the shard, [rows, E] each (empty when offloaded). */
   readonly weights: Tensor[];
-  /** Optimiser state chunks: `state[slot][k]` matches `weights[k]`. */
+  /** Optimiser state chunks: `state[slot][k]` matches `weights[k]` (empty lists when offloaded). */
   readonly state: Tensor[][];
+  /** Whether the centres and their state live in host memory (`offload`). */
+  readonly offloaded: boolean;
   /** The centres' optimiser (set `optimizer.lr` or pass `lr` per step). */
   readonly optimizer: Optimizer;
   /** The collective. */
@@ -122,6 +147,13 @@ export class PartialFC {
   readonly #checkFinite: boolean;
   #step = 0;
   #scratchFlag: Tensor;
+  // offloaded: host chunks of `chunkRows` rows ([rows · E] each), weights and state slots
+  #hostW: Float32Array[] = [];
+  #hostS: Float32Array[][] = [];
+  // bumped by load and dispose: an older init or write-back then leaves the host table alone
+  #gen = 0;
+  #init: Promise<void> = Promise.resolve();
+  #writeBack: Promise<void> = Promise.resolve();
 
   /** Allocates and initialises this rank's centres (N(0, initStd²), shard-independent). */
   constructor(opts: PartialFCOptions) {
@@ -143,7 +175,7 @@ export class PartialFC {
     this.margin = m && "m1" in m ? m : resolveMargin(m as MarginConfig | undefined);
     this.shard = shardOf(C, coll.world, coll.rank);
     const seed = opts.seed ?? 0;
-    this.#sampler = new ClassSampler(this.shard, rate, seed * 7919 + coll.rank + 1);
+    this.#sampler = new ClassSampler(this.shard, rate, hashSeed(seed, coll.rank, 0x5a3c));
     const maxB = opts.maxGlobalBatch ?? 1024;
     const limit = gpu().maxBinding;
     // a little under the limit: bindings start at 256-byte aligned windows and vectorised
@@ -171,20 +203,81 @@ export class PartialFC {
     const n = this.shard.numLocal;
     this.weights = [];
     this.state = Array.from({ length: this.optimizer.stateSlots }, () => []);
+    this.offloaded = opts.offload ?? false;
+    this.#hostS = this.state.map(() => []);
     const std = opts.initStd ?? 0.01;
     for (let r0 = 0; r0 < n; r0 += R) {
       const rows = Math.min(R, n - r0);
+      if (this.offloaded) {
+        this.#hostW.push(new Float32Array(rows * E));
+        for (const s of this.#hostS) s.push(new Float32Array(rows * E));
+        continue;
+      }
       const w = Tensor.empty([rows, E], "f32", "PartialFC weight").keep();
-      const g0 = this.shard.classStart + r0;
-      gpu().dispatch(INIT, {
-        label: "init normal",
-        bindings: [w],
-        params: [rows, E, g0 >>> 0, Math.floor(g0 / 4294967296), seed >>> 0, f32(std)],
-        workgroups: grid1d(rows * E),
-      });
+      this.#initRows(w, r0, seed, std);
       this.weights.push(w);
       for (const s of this.state) s.push(fill([rows, E], 0).keep());
     }
+    if (this.offloaded) {
+      this.#init = this.#initHost(seed, std);
+      this.#init.catch(() => {}); // reported by the next call that waits for it
+    }
+  }
+
+  /** Fills `w` with the N(0, std²) init of shard rows `r0 …` (keyed by the global class). */
+  #initRows(w: Tensor, r0: number, seed: number, std: number): void {
+    const rows = w.shape[0];
+    const g0 = this.shard.classStart + r0;
+    gpu().dispatch(INIT, {
+      label: "init normal",
+      bindings: [w],
+      params: [
+        rows,
+        this.embeddingSize,
+        g0 >>> 0,
+        Math.floor(g0 / 4294967296),
+        seed >>> 0,
+        f32(std),
+      ],
+      workgroups: grid1d(rows * this.embeddingSize),
+    });
+  }
+
+  /** Offloaded: the same init, one chunk at a time on the GPU, read into the host table. */
+  async #initHost(seed: number, std: number): Promise<void> {
+    const gen = this.#gen, E = this.embeddingSize;
+    for (let k = 0; k < this.#hostW.length; k++) {
+      if (this.#gen !== gen) return;
+      const w = Tensor.empty([this.#hostW[k].length / E, E], "f32", "PartialFC weight (init)");
+      try {
+        this.#initRows(w, k * this.chunkRows, seed, std);
+        const d = await w.readFloat();
+        if (this.#gen === gen) this.#hostW[k].set(d);
+      } finally {
+        w.dispose();
+      }
+    }
+  }
+
+  /**
+   * Resolves once the centres are initialised and the last step's updated rows are back in
+   * the host table (offloaded; at once when resident).
+   * @throws a GPU error of the init or of the last step's download
+   */
+  async ready(): Promise<void> {
+    await this.#init;
+    await this.#writeBack;
+  }
+
+  /**
+   * Sets the number of steps already run — a resumed run's global step — so that the next
+   * step is numbered `steps + 1` and samples what an uninterrupted run samples there.
+   */
+  restoreSteps(steps: number): void {
+    if (!(Number.isSafeInteger(steps) && steps >= 0)) {
+      throw new Error(`PartialFC.restoreSteps: ${steps} must be an integer ≥ 0`);
+    }
+    this.#step = steps;
   }
 
   /** `int(sample_rate · num_local)`. */
@@ -223,6 +316,7 @@ export class PartialFC {
     }
     checkLabels(labels, this.numClasses);
     if (this.#checkFinite && this.#ownGuard && this.#step > 0) await this.guard.assertFinite();
+    await this.ready();
     const step = ++this.#step;
     if (this.#ownGuard) this.guard.begin(step);
     if (opts.lr !== undefined) this.optimizer.lr = opts.lr;
@@ -245,26 +339,34 @@ export class PartialFC {
       await coll.allGather(features, X);
       const all = await coll.allGatherHost(Int32Array.from(labels));
       const t0 = performance.now();
-      const sample = this.#sampler.sample(all);
+      const sample = this.#sampler.sample(all, step);
       const samplingMs = performance.now() - t0;
       const labelsT = track(Tensor.fromArray(sample.labels, [B], "i32"));
       const S = sample.count;
+      // where the sampled rows are read and updated: the resident chunks (gathered through
+      // `index`), or, offloaded, staging chunks holding exactly the sampled rows in order
+      let W = this.weights, ST = this.state, index = sample.index;
+      if (this.offloaded) {
+        ({ W, ST } = this.#stage(sample.index, S));
+        for (const t of [...W, ...ST.flat()]) track(t);
+        index = null;
+      }
       // shard-local row of each sampled column, as (storage chunk, row within it) segments
       let localIdx: Tensor | null = null;
-      if (sample.index && S > 0) {
+      if (index && S > 0) {
         const li = new Int32Array(S);
-        for (let p = 0; p < S; p++) li[p] = sample.index[p] % R;
+        for (let p = 0; p < S; p++) li[p] = index[p] % R;
         localIdx = track(Tensor.fromArray(li, [S], "i32"));
       }
       const segments = (k: number) => {
         const a = k * R, e = Math.min(S, a + R);
-        if (!sample.index) return [{ s: k, a, e }];
+        if (!index) return [{ s: k, a, e }];
         const out: { s: number; a: number; e: number }[] = [];
         let p = a;
         while (p < e) {
-          const s = Math.floor(sample.index[p] / R);
+          const s = Math.floor(index[p] / R);
           let q = p + 1;
-          while (q < e && Math.floor(sample.index[q] / R) === s) q++;
+          while (q < e && Math.floor(index[q] / R) === s) q++;
           out.push({ s, a: p, e: q });
           p = q;
         }
@@ -285,7 +387,7 @@ export class PartialFC {
             Wn.rows(a - k * R, e - k * R),
             wNorm.rows(a - k * R, e - k * R),
           ] as const;
-          this.#normalize(this.weights[s], views[0], views[1], views[2], e - a, c, flag);
+          this.#normalize(W[s], views[0], views[1], views[2], e - a, c, flag);
           for (const v of views) v?.dispose();
         }
         return { Wn, wNorm, n };
@@ -347,7 +449,7 @@ export class PartialFC {
           for (const { s, a, e } of segments(k)) {
             const grows = dW.rows(a - k * R, e - k * R);
             const rows = localIdx ? localIdx.rows(a, e) : null;
-            opt.updateRows(this.weights[s], grows, this.state.map((st) => st[s]), rows);
+            opt.updateRows(W[s], grows, ST.map((st) => st[s]), rows);
             grows.dispose();
             rows?.dispose();
           }
@@ -355,13 +457,20 @@ export class PartialFC {
           wNorm.dispose();
           dW.dispose();
         }
+        let transferBytes = 0;
+        if (this.offloaded) {
+          // records the downloads now (before the staging chunks are freed below)
+          this.#writeBack = this.#download(W, ST, sample.index);
+          this.#writeBack.catch(() => {}); // reported by the next call that waits for it
+          transferBytes = 2 * S * E * 4 * (1 + ST.length);
+        }
         this.#normalizeBackward(Xn, xNorm, dX, B, flag);
         const mine = track(Tensor.empty([b, E], "f32", "PartialFC local feature gradient"));
         await coll.reduceScatter(dX, mine);
         const featureGrad = coll.world === 1
           ? (live.splice(live.indexOf(mine), 1), mine)
           : noGrad(() => scale(mine, coll.world));
-        return { loss, featureGrad, samplingMs, sample };
+        return { loss, featureGrad, samplingMs, sample, transferBytes };
       } catch (e) {
         loss.dispose();
         throw e;
@@ -369,6 +478,70 @@ export class PartialFC {
     } finally {
       for (const t of live) t.dispose();
     }
+  }
+
+  /** Host row of shard-local row `r`: chunk and element offset. */
+  #hostRow(r: number): [number, number] {
+    const h = Math.floor(r / this.chunkRows);
+    return [h, (r - h * this.chunkRows) * this.embeddingSize];
+  }
+
+  /**
+   * Offloaded: uploads the sampled rows (`index`, or all rows when null) of the weights and
+   * of each state slot into fresh [≤ chunkRows, E] chunks, in sample order.
+   */
+  #stage(index: Int32Array | null, S: number): { W: Tensor[]; ST: Tensor[][] } {
+    const E = this.embeddingSize, R = this.chunkRows;
+    const W: Tensor[] = [];
+    const ST: Tensor[][] = this.#hostS.map(() => []);
+    const buf = index ? new Float32Array(Math.min(S, R) * E) : null;
+    const put = (host: Float32Array[], k: number, n: number, what: string) => {
+      const t = Tensor.empty([n, E], "f32", what);
+      let data: Float32Array;
+      if (!index) data = host[k]; // all rows: staging chunk k is host chunk k
+      else {
+        for (let j = 0; j < n; j++) {
+          const [h, o] = this.#hostRow(index[k * R + j]);
+          buf!.set(host[h].subarray(o, o + E), j * E);
+        }
+        data = buf!.subarray(0, n * E);
+      }
+      // queue.writeBuffer copies `data` at once (buf is free again) in one host copy — several
+      // times faster than a mapped staging buffer for these large uploads; the flush below
+      // puts everything recorded so far ahead of it on the queue, and this step's kernels
+      // are recorded after it
+      g.device.queue.writeBuffer(t.buffer, t.byteOffset, data as Float32Array<ArrayBuffer>);
+      return t;
+    };
+    const g = gpu();
+    g.flush();
+    for (let k = 0; k * R < S; k++) {
+      const n = Math.min(R, S - k * R);
+      W.push(put(this.#hostW, k, n, "PartialFC staged centres"));
+      this.#hostS.forEach((host, i) => ST[i].push(put(host, k, n, "PartialFC staged state")));
+    }
+    return { W, ST };
+  }
+
+  /**
+   * Offloaded: records the read-back of the updated staging chunks (synchronously, before
+   * the caller frees them) and writes their rows into the host table when they land.
+   */
+  #download(W: Tensor[], ST: Tensor[][], index: Int32Array | null): Promise<void> {
+    const gen = this.#gen, E = this.embeddingSize, R = this.chunkRows;
+    const jobs = [W, ...ST].map((list, i) => {
+      const host = i === 0 ? this.#hostW : this.#hostS[i - 1];
+      return list.map(async (t, k) => {
+        const d = await t.readFloat();
+        if (this.#gen !== gen) return; // loaded or disposed since: the newer table wins
+        if (!index) return void host[k].set(d);
+        for (let j = 0; j < d.length / E; j++) {
+          const [h, o] = this.#hostRow(index[k * R + j]);
+          host[h].set(d.subarray(j * E, (j + 1) * E), o);
+        }
+      });
+    });
+    return Promise.all(jobs.flat()).then(() => {});
   }
 
   #normalize(
@@ -407,20 +580,21 @@ export class PartialFC {
     await this.guard.assertFinite();
   }
 
-  /** This rank's centres, [numLocal · E] row-major (reads back). */
+  /** This rank's centres, [numLocal · E] row-major (reads back, or copies the host table). */
   async readWeights(): Promise<Float32Array> {
-    return await this.#readChunks(this.weights);
+    return await this.#readChunks(this.weights, this.#hostW);
   }
 
   /** Optimiser state slot `slot` (momentum; or Adam m / v) of this rank's centres. */
   async readState(slot = 0): Promise<Float32Array> {
     if (!this.state[slot]) throw new Error(`PartialFC: no optimiser state slot ${slot}`);
-    return await this.#readChunks(this.state[slot]);
+    return await this.#readChunks(this.state[slot], this.#hostS[slot]);
   }
 
-  async #readChunks(ts: readonly Tensor[]): Promise<Float32Array> {
+  async #readChunks(ts: readonly Tensor[], host: readonly Float32Array[]): Promise<Float32Array> {
     const out = new Float32Array(this.shard.numLocal * this.embeddingSize);
-    const parts = await Promise.all(ts.map((t) => t.readFloat()));
+    await this.ready();
+    const parts = this.offloaded ? host : await Promise.all(ts.map((t) => t.readFloat()));
     let o = 0;
     for (const p of parts) {
       out.set(p, o);
@@ -429,7 +603,10 @@ export class PartialFC {
     return out;
   }
 
-  /** Loads this rank's centres (and optionally optimiser state) from host arrays. */
+  /**
+   * Loads this rank's centres (and optionally optimiser state) from host arrays (copied;
+   * offloaded, this replaces the host table, and supersedes a pending init or download).
+   */
   load(weights: Float32Array, state: readonly Float32Array[] = []): void {
     const want = this.shard.numLocal * this.embeddingSize;
     for (const a of [weights, ...state]) {
@@ -437,19 +614,33 @@ export class PartialFC {
         throw new Error(`PartialFC.load: ${a.length} values, expected ${want} (numLocal × E)`);
       }
     }
-    const put = (ts: readonly Tensor[], a: Float32Array) => {
+    if (state.length > this.state.length) {
+      throw new Error(
+        `PartialFC.load: ${state.length} optimiser state arrays, the optimiser has ` +
+          `${this.state.length}`,
+      );
+    }
+    if (this.offloaded) this.#gen++;
+    const put = (ts: readonly Tensor[], host: readonly Float32Array[], a: Float32Array) => {
       let o = 0;
+      if (this.offloaded) {
+        for (const h of host) (h.set(a.subarray(o, o + h.length)), o += h.length);
+        return;
+      }
       for (const t of ts) {
         gpu().upload(t.buffer, t.byteOffset, a.subarray(o, o + t.size));
         o += t.size;
       }
     };
-    put(this.weights, weights);
-    state.forEach((a, i) => put(this.state[i], a));
+    put(this.weights, this.#hostW, weights);
+    state.forEach((a, i) => put(this.state[i], this.#hostS[i], a));
   }
 
-  /** Frees the centres, state and guard. */
+  /** Frees the centres, state and guard (and the host table). */
   dispose(): void {
+    this.#gen++;
+    this.#hostW = [];
+    this.#hostS = [];
     for (const w of this.weights) w.dispose();
     for (const s of this.state) for (const t of s) t.dispose();
     this.optimizer.dispose();

@@ -7,9 +7,14 @@
  * reference's `topk(rand)` with positives forced to the top — drawn by rejection on a mark
  * array (O(sample) random numbers) and read out sorted by one scan of the marks.
  *
+ * The generator of each step is reseeded from (seed, step): what a step samples is a pure
+ * function of the sampler's seed (itself derived from the run's seed and the rank), the step
+ * number and the labels, so a run resumed at step N samples exactly what an uninterrupted run
+ * samples at step N + 1 — no generator state has to travel in checkpoints.
+ *
  * @module
  */
-import { Rng } from "../data/rng.ts";
+import { hashSeed, Rng } from "../data/rng.ts";
 
 /** A rank's contiguous block of classes. */
 export interface Shard {
@@ -60,25 +65,29 @@ export interface Sample {
   count: number;
 }
 
-/** Samples class centres for each step of one rank, from a seeded generator. */
+/**
+ * Samples class centres for each step of one rank; the negatives of step `s` come from a
+ * generator seeded by `hashSeed(seed, s)`, so no state carries from one step to the next.
+ */
 export class ClassSampler {
   readonly #shard: Shard;
   readonly #numSample: number;
   readonly #rate: number;
-  readonly #rng: Rng;
+  readonly #seed: number;
+  #calls = 0;
   #mark: Uint8Array | null = null;
 
   /**
    * @param shard this rank's classes
    * @param sampleRate in (0, 1]
-   * @param seed seeds the negatives' generator (use a different seed per rank)
+   * @param seed seeds the negatives' generators (use a different seed per rank)
    */
   constructor(shard: Shard, sampleRate: number, seed: number) {
     checkSampleRate(sampleRate);
     this.#shard = shard;
     this.#rate = sampleRate;
     this.#numSample = numSampleOf(sampleRate, shard.numLocal);
-    this.#rng = new Rng(seed);
+    this.#seed = seed;
   }
 
   /** `int(sample_rate · num_local)`: the sample size when the positives fit in it. */
@@ -89,8 +98,14 @@ export class ClassSampler {
   /**
    * Remaps the global batch's labels to this shard and, with sample_rate < 1, samples.
    * @param globalLabels the all-gathered labels (validated by the caller)
+   * @param step the step number that seeds this draw (an integer ≥ 0); default the number of
+   *   earlier calls, so that repeated calls without a step still draw afresh
    */
-  sample(globalLabels: Int32Array): Sample {
+  sample(globalLabels: Int32Array, step: number = this.#calls): Sample {
+    if (!(Number.isSafeInteger(step) && step >= 0)) {
+      throw new Error(`ClassSampler.sample: step ${step} must be an integer ≥ 0`);
+    }
+    this.#calls++;
     const { numLocal, classStart } = this.#shard;
     const B = globalLabels.length;
     const local = new Int32Array(B);
@@ -121,7 +136,7 @@ export class ClassSampler {
       }
       index.sort();
     } else {
-      index = this.#fill(mark, positives);
+      index = this.#fill(mark, positives, new Rng(hashSeed(this.#seed, step)));
     }
     for (let i = 0; i < index.length; i++) mark[index[i]] = 0;
     for (let i = 0; i < B; i++) if (local[i] >= 0) local[i] = lowerBound(index, local[i]);
@@ -135,11 +150,10 @@ export class ClassSampler {
    * out instead), then one scan of the marks — exact uniform subsets at a few ms per 10⁶
    * classes.
    */
-  #fill(mark: Uint8Array, positives: number): Int32Array {
+  #fill(mark: Uint8Array, positives: number, rng: Rng): Int32Array {
     const n = this.#shard.numLocal;
     const need = this.#numSample - positives;
     const negatives = n - positives;
-    const rng = this.#rng;
     const complement = need > negatives / 2;
     // marks: 1 positive, 3 drawn (taken, or left out when complement)
     let draws = complement ? negatives - need : need;

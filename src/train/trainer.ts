@@ -217,6 +217,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     collective,
     seed: config.seed,
     maxGlobalBatch: config.batch_size * world,
+    offload: config.pfc_offload,
   });
   const warmup = Math.max(0, config.warmup_epoch) * stepsPerEpoch;
   const schedule: LrSchedule = config.scheduler === "poly"
