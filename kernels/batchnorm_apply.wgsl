@@ -1,7 +1,8 @@
 // BatchNorm apply, optionally fused with PReLU and a residual add:
 //   z = (x − mean)·invstd·γ + β;  y = PRELU ? (z > 0 ? z : a_c·z) : z;  y += r (RESIDUAL)
 // Grid: (pixel chunks of 256, C, N); each lane handles 4 pixels 64 apart, so the per-channel
-// scale and shift are uniform across the workgroup. st = [mean(C), invstd(C)].
+// scale and shift are uniform across the workgroup. x − mean is taken first: folding it into
+// x·scale + (β − mean·scale) cancels ~log2(|mean|/σ) bits when the mean is large against σ. st = [mean(C), invstd(C)].
 override HAS_W: bool = true;
 override HAS_B: bool = true;
 override PRELU: bool = false;
@@ -23,15 +24,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let n = wid.z;
   var scale = st[p.ost + p.C + c];
   if (HAS_W) { scale *= w[p.ow + c]; }
-  var shift = -st[p.ost + c] * scale;
-  if (HAS_B) { shift += b[p.ob + c]; }
+  let mean = st[p.ost + c];
+  var shift = 0.0;
+  if (HAS_B) { shift = b[p.ob + c]; }
   var a = 0.0;
   if (PRELU) { a = slope[p.oa + c]; }
   let base = (n * p.C + c) * p.HW;
   for (var j = 0u; j < 4u; j++) {
     let i = wid.x * 256u + j * 64u + lid;
     if (i < p.HW) {
-      var z = f32(x[p.ox + base + i]) * scale + shift;
+      var z = (f32(x[p.ox + base + i]) - mean) * scale + shift;
       if (PRELU) { z = select(a * z, z, z > 0.0); }
       if (RESIDUAL) { z += f32(res[p.or + base + i]); }
       y[p.oy + base + i] = T(z);

@@ -1,7 +1,7 @@
 // Per-channel sums for the BatchNorm (+PReLU) backward, one workgroup per channel:
 //   red[c] = Σ dz,  red[C + c] = Σ dz·x̂,  red[2C + c] = Σ dy·z·[z ≤ 0]  (PRELU only)
 // where x̂ = (x − mean)·invstd, z = x̂·γ + β (recomputed, not saved) and dz = dy·PReLU'(z)
-// (dz = dy without PRELU). f32 accumulation.
+// (dz = dy without PRELU). f32 accumulation, blocked per image and per 8 images.
 override HAS_W: bool = true;
 override HAS_B: bool = true;
 override PRELU: bool = false;
@@ -32,24 +32,39 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (HAS_B) { gb = b[p.ob + c]; }
   var a = 0.0;
   if (PRELU) { a = slope[p.oa + c]; }
+  // sums per image, added up in blocks of 8 images, then over blocks (as batchnorm_stats)
   var sd = 0.0;
   var sdx = 0.0;
   var sa = 0.0;
-  for (var n = 0u; n < p.N; n++) {
-    let base = (n * p.C + c) * p.HW;
-    for (var i = lid; i < p.HW; i += WG) {
-      let xh = (f32(x[p.ox + base + i]) - mean) * inv;
-      var d = f32(dy[p.ody + base + i]);
-      if (PRELU) {
-        let z = xh * gw + gb;
-        if (z <= 0.0) {
-          sa += d * z;
-          d *= a;
+  for (var n0 = 0u; n0 < p.N; n0 += 8u) {
+    var bd = 0.0;
+    var bdx = 0.0;
+    var ba = 0.0;
+    for (var n = n0; n < min(n0 + 8u, p.N); n++) {
+      let base = (n * p.C + c) * p.HW;
+      var id = 0.0;
+      var idx = 0.0;
+      var ia = 0.0;
+      for (var i = lid; i < p.HW; i += WG) {
+        let xh = (f32(x[p.ox + base + i]) - mean) * inv;
+        var d = f32(dy[p.ody + base + i]);
+        if (PRELU) {
+          let z = xh * gw + gb;
+          if (z <= 0.0) {
+            ia += d * z;
+            d *= a;
+          }
         }
+        id += d;
+        idx += d * xh;
       }
-      sd += d;
-      sdx += d * xh;
+      bd += id;
+      bdx += idx;
+      ba += ia;
     }
+    sd += bd;
+    sdx += bdx;
+    sa += ba;
   }
   s1[lid] = sd;
   s2[lid] = sdx;

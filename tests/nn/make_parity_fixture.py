@@ -11,6 +11,11 @@ the probe cos(0.11·k) (flattened), which pins every element without storing the
 PyTorch runs in float64 (weights and input are exactly the float32 values), so the fixture
 is the exact answer and the test measures our float32 error alone; the same signatures from
 PyTorch's float32 run (`grads_torch_f32`) say how far float32 itself lands from it.
+A few PReLU inputs land on the other side of 0 in float32, which moves the gradients by far
+more than rounding does (see parity_branch_ref.py); `grads_f64_torch_f32_branches` are the
+float64 gradients with every PReLU taking the branch PyTorch's float32 run took, so that
+`grads_torch_f32` against them is float32 rounding alone (`torch_f32_flips`: how many
+branches differ from float64's).
 """
 import json
 import math
@@ -71,11 +76,20 @@ def main():
     m32 = make(net)
     m32.load_state_dict(sd, strict=True)
     m32.train()
+    masks = {}
+    for name, mod in m32.named_modules():
+        if isinstance(mod, torch.nn.PReLU):
+            def keep(mod, inp, out, name=name):
+                masks[name] = (inp[0] > 0).numpy().ravel()
+            mod.register_forward_hook(keep)
     (m32(x.float()) * c.float()).sum().backward()
     res["grads_torch_f32"] = {
         name: [float(p.grad.double().norm()), probe(p.grad)]
         for name, p in m32.named_parameters() if p.grad is not None
     }
+    from parity_branch_ref import branch_grads  # here: it imports this module
+    res["grads_f64_torch_f32_branches"], flips = branch_grads(model, x, masks)
+    res["torch_f32_flips"] = sum(n for n, _ in flips.values())
     with open(out, "w") as f:
         json.dump(res, f)
 

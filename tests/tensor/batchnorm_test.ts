@@ -183,6 +183,54 @@ for (
   });
 }
 
+for (
+  const [label, shape, corners] of [
+    ["first element 30σ out", [4, 32, 14, 14], false],
+    ["every image's corner 10σ out, M/64 = 2·HW", [128, 2, 7, 7], true],
+  ] as const
+) {
+  Deno.test(`batchNorm keeps float32 accuracy with a far mean: ${label}`, async () => {
+    // A conv output's first element (a zero-padded corner) can sit many σ from the channel
+    // mean, and a channel's mean can be large against its σ. A one-pass variance shifted by
+    // the first element then cancels ~log2((x₀ − mean)²/σ²) bits, and x·scale + (β −
+    // mean·scale) ~log2(|mean|/σ) bits: y, dx and dγ were off by ~3e-5 here (mbf's early
+    // BatchNorms by up to 6e-6 in invstd, 5–13× PyTorch's float32 error of ~5e-8 in y). The
+    // second case would defeat a shift taken from the same pixel of every image.
+    const s = [...shape], [N, C] = s, HW = s[2] * s[3], n = N * C * HW;
+    const sd = Float64Array.from(randn(C), (v) => 0.05 * Math.exp(v));
+    const xh = rounded(
+      randn(n).map((v, i) => {
+        const c = Math.floor(i / HW) % C;
+        const out = corners ? i % HW === 0 : i < C * HW && i % HW === 0;
+        return sd[c] * (4 + (out ? (corners ? 10 : 30) : v));
+      }),
+    );
+    const dyh = rounded(randn(n)), wh = rounded(randn(C).map((v) => 1 + 0.5 * v));
+    const bh = rounded(randn(C, 0.2)), rmh = new Float64Array(C);
+    const rvh = new Float64Array(C).fill(1);
+    const x = up(xh, s), w = up(wh, [C]), b = up(bh, [C]), rm = up(rmh, [C]), rv = up(rvh, [C]);
+    for (const t of [x, w, b]) t.requiresGrad = true;
+    // momentum 1: the running variance is this batch's (unbiased) variance alone
+    const y = batchNorm(x, w, b, rm, rv, { training: true, momentum: 1 });
+    const ref = refBnGrad(xh, s, wh, bh, null, dyh, true, rmh, rvh, 1e-5);
+    const ey = relErr(await y.readFloat(), ref.y);
+    backward(y, up(dyh, s));
+    const M = n / C;
+    const errs = [
+      ["y", ey, 3e-7],
+      ["dx", relErr(await x.grad!.readFloat(), ref.dx), 3e-7],
+      ["dw", relErr(await w.grad!.readFloat(), ref.dw), 1e-6],
+      ["db", relErr(await b.grad!.readFloat(), ref.db), 1e-6],
+      [
+        "running_var",
+        relErr(await rv.readFloat(), ref.f.var.map((v) => v * M / (M - 1))),
+        3e-7,
+      ],
+    ] as const;
+    for (const [what, e, tol] of errs) assert.ok(e < tol, `${label} ${what}: relative error ${e}`);
+  });
+}
+
 Deno.test("batchNormPrelu equals prelu(batchNorm) and batchNormAdd adds the residual", async () => {
   const { prelu } = await import("../../src/tensor/ops/prelu.ts");
   const s = [2, 8, 5, 7], C = 8, n = 2 * 8 * 35;

@@ -5,7 +5,7 @@
  * statistics. Affine weight and bias are optional (f32), and may be frozen (requiresGrad
  * false). The backward in training mode goes through the batch statistics.
  *
- * Kernels: `batchnorm_stats` (one workgroup per channel, one pass of shifted sums),
+ * Kernels: `batchnorm_stats` (one workgroup per channel, one pass of sums shifted by a pilot mean),
  * `batchnorm_apply` (elementwise, optionally fused with PReLU and a residual add),
  * `batchnorm_grad_reduce` (per-channel Σdz, Σdz·x̂) and `batchnorm_grad_input` (elementwise).
  * Nothing but the input and the 2·C statistics is saved for backward: x̂ and z are
