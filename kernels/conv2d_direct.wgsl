@@ -9,7 +9,18 @@
 // uniform across lanes (broadcast) and only the input window is gathered: per input channel
 // and kernel row, 3·S+KW loads feed 4·KW·OCT multiply-adds. No workgroup memory: lavapipe
 // runs a workgroup on one CPU thread, where barriers cost more than they save.
-// Measured on lavapipe (2 cores), batch 8, f32, NCHW: see conv2d.ts for the numbers.
+//
+// Since 2026-12-04 this kernel only runs the shapes the faster routes of conv2d.ts do not
+// take: the Cin = 3 stems (C·KH·KW = 27 is too shallow for the GEMM's 16×8 tile; here it
+// beats tfjs 1.8–2.2×), grouped non-depthwise convs (MobileFaceNet's groups-64 3×3, no tfjs
+// peer), dense convs with a bias, and backward-to-input phases too shallow for the GEMM
+// (Cout·taps < 32, e.g. the empty phases of a 1×1 stride-2 conv, which it fills with zeros).
+// Why it lost elsewhere: lanes gather the window with per-lane scalar loads into
+// function-scope arrays (win/woff/wm/acc), which lavapipe keeps in scratch memory, and each
+// weight is a separate load for only 4 FMAs; it ran at tfjs's speed (forward median 1.00×,
+// 2.5–4.4 GFLOP/s dense, 0.03–0.6 depthwise), while the im2col + register-tiled GEMM route
+// reaches 2–8× tfjs on the dense shapes and the generated depthwise kernel
+// (conv2d_dw_gen.ts) 1.4–2.5× (conv2d.ts has the measurements).
 override KH: u32 = 3u;
 override KW: u32 = 3u;
 override S: u32 = 1u;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { gpu, initGpu } from "../../src/gpu/device.ts";
 import { backward } from "../../src/tensor/autograd.ts";
-import { conv2d } from "../../src/tensor/ops/conv2d.ts";
+import { conv2d, setIm2colBudget } from "../../src/tensor/ops/conv2d.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
   poisonPool,
@@ -71,6 +71,14 @@ const CASES: Case[] = [
   c("odd grouped 3x3 s2 @11x13 groups 4", 1, 8, 11, 13, 12, 3, 2, 1, 4),
   c("odd dw 3x3 s2 @7x7", 1, 16, 7, 7, 16, 3, 2, 1, 16),
   c("odd dense 7x7 p3 s2 @9x10", 1, 4, 9, 10, 8, 7, 2, 3),
+  // depthwise kernels: tiled (8 pixels per invocation with bias, rows narrower than 4, 1×1
+  // outputs of 8 images per invocation with a partial last group, channels not a multiple
+  // of 4) and whole-plane (planes ≤ 64 elements, channels in groups of 4)
+  c("odd dw 3x3 s1 @12x16 bias", 2, 8, 12, 16, 8, 3, 1, 1, 8, true),
+  c("odd dw 3x3 s2 @5x5 C6", 1, 6, 5, 5, 6, 3, 2, 1, 6),
+  c("odd dw 5x5 p0 @5x5 batch 10 C6", 10, 6, 5, 5, 6, 5, 1, 0, 6),
+  c("mbf dw 256 3x3 s1 @7 batch 2", 2, 256, 7, 7, 256, 3, 1, 1, 256),
+  c("odd dw 5x5 p0 @5x5 batch 5 C8 (4 images per invocation)", 5, 8, 5, 5, 8, 5, 1, 0, 8),
 ];
 
 async function check(cs: Case, dtype: "f32" | "f16", tol: number) {
@@ -114,8 +122,26 @@ Deno.test("conv2d f16 storage, f32 accumulation", async (t) => {
     console.log("skipped: this adapter has no shader-f16");
     return;
   }
-  for (const i of [4, 10, 12, 15, 19, 20]) {
+  for (const i of [4, 10, 12, 15, 17, 19, 20, 24, 27]) {
     await t.step(CASES[i].label, () => check(CASES[i], "f16", 1e-2));
+  }
+});
+
+Deno.test("conv2d GEMM route splits the batch into im2col chunks", async (t) => {
+  // A 1-byte budget leaves one image per chunk: 3 chunks forward and per backward-input phase
+  // (the 1×1 s2 case: phase (0, 0) runs GEMM + scatter, C·kH·kW = 48).
+  const old = setIm2colBudget(1);
+  try {
+    for (
+      const cs of [
+        c("chunked 16→24 3x3 s1 @10x9 batch 3", 3, 16, 10, 9, 24, 3, 1, 1),
+        c("chunked 1x1 32→48 s2 @9x8 batch 3", 3, 32, 9, 8, 48, 1, 2, 0),
+      ]
+    ) {
+      await t.step(cs.label, () => check(cs, "f32", 1e-4));
+    }
+  } finally {
+    setIm2colBudget(old);
   }
 });
 

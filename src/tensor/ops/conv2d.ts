@@ -4,25 +4,48 @@
  * OIHW at the API and inside: PyTorch state dicts load unchanged and no layout conversion
  * runs at the op boundary.
  *
- * Algorithm (one direct kernel for every shape class of IResNet and MobileFaceNet; see the
- * WGSL headers):
- * - forward: `conv2d_direct.wgsl`, OCT output channels × 4 pixels per invocation, weights
- *   broadcast across lanes, input window gathered once per (channel, kernel row).
- * - backward to input: the same kernel run on dY, once per stride phase (1 phase at stride 1,
- *   4 at stride 2): for the pixels iy ≡ a (mod s) only the taps ky ≡ (a + pad) (mod s)
- *   contribute, and they form a stride-1 correlation of dY with a re-arranged, flipped
- *   sub-kernel (`conv2d_weight_t.wgsl`), written into dX at stride s. No zero-insertion,
- *   no col2im buffer, no atomics.
+ * Algorithm per shape class (the per-kernel notes are in the WGSL/generator headers):
+ * - dense (groups = 1), C·kH·kW ≥ 32, no bias: GEMM. y[n] = W[K × C·kH·kW] · col[n] through
+ *   the register-tiled `gemm()` of `matmul.ts`, batched over images with a zero stride on W.
+ *   col is x itself for a 1×1 stride-1 conv whose pixel count is a multiple of 4, else
+ *   `conv2d_im2col.wgsl` writes it (rows padded to a multiple of 4 pixels so the GEMM loads
+ *   vec4s), images in chunks of at most 48 MiB of columns. Every IResNet conv but the stem
+ *   and every MobileFaceNet 1×1 takes this route.
+ * - depthwise (groups = C = K), kernels generated per geometry by `kernels/conv2d_dw_gen.ts`
+ *   in straight-line code: input planes ≤ 196 and output planes ≤ 64 elements with
+ *   C % 4 == 0 (MobileFaceNet's 7×7 stage, the stride-2 dw @14, the GDC) load 4 channels'
+ *   whole planes as vec4s per invocation; larger planes use
+ *   a PX × PY output tile per invocation (7 × 7 for the 28- and 14-wide stages), each input
+ *   row of the window loaded once for all the tile's rows.
+ * - everything else (Cin = 3 stems, grouped non-depthwise, biased dense convs): the direct
+ *   kernel `conv2d_direct.wgsl`, OCT output channels × 4 pixels per invocation.
+ * - backward to input: the forward machinery run on dY, once per stride phase (1 phase at
+ *   stride 1, 4 at stride 2): for the pixels iy ≡ a (mod s) only the taps ky ≡ (a + pad)
+ *   (mod s) contribute, and they form a stride-1 correlation of dY with a re-arranged,
+ *   flipped sub-kernel (`conv2d_weight_t.wgsl`), written into dX at stride s. No
+ *   zero-insertion, no col2im buffer, no atomics. Stride-1 dense layers therefore take the
+ *   GEMM route, depthwise layers the generated kernels (the tiled one writes through the
+ *   output dilation), strided dense layers the GEMM route into a dense buffer per phase that
+ *   `conv2d_scatter_phase.wgsl` writes into dX at stride s.
  * - backward to weight: `conv2d_wgrad.wgsl`, lanes along input channels, the (n, oy) rows
  *   split over workgroups when the weight is small, partials summed by
  *   `conv2d_reduce_splits.wgsl`.
  *
- * Why direct and NCHW rather than im2col + GEMM or NHWC: on lavapipe (2 CPU cores, lanes as
- * 8-wide SIMD, no fast workgroup memory) the throwaway direct kernel of DESIGN.md reached
- * 6.6 GFLOP/s on 8×64×56×56 3×3 while the register-tiled GEMM reaches 5.6 on 1024³ before
- * paying for an im2col buffer (231 MB for 8×64×112×112 3×3, over the 128 MiB binding
- * limit). Measured here (same run, other jobs on the cores): 8×64×56×56 → 64 3×3 forward
- * ours 6.4 GFLOP/s vs tfjs conv2d 6.1; the per-row figures are in the `kernels` bench.
+ * Why (lavapipe: 2 CPU cores, invocations as 8-wide SIMD lanes, every storage load a per-lane
+ * scalar loop, function-scope arrays in scratch memory): cost follows the number of load
+ * instructions per output. The direct kernel loads the input window per lane and one weight
+ * per OCT·4 FMAs through scratch arrays and reached only tfjs's speed (forward median ratio
+ * 1.00×, 2/33 rows ≥ 1.5× in the `kernels` bench). The GEMM's 16×8 register tile issues
+ * 16 + 8 vec4 loads per 512 FMAs; im2col costs one pass of 2·C·kH·kW·P element moves per
+ * image, 1/K of the GEMM's FMAs. The im2col buffer (231 MB for 8×64×112×112 3×3) is why
+ * images are chunked: one binding holds at most 128 MiB. Measured 2026-12-04 (`deno task
+ * bench kernels --conv-only --conv-pass=fwd --conv-reps`, batch 8, f32, same run against
+ * tfjs, machine shared): forward ratios 1.54–6.67×, median 2.44×, 33/33 rows ≥ 1.5× (the
+ * direct kernel everywhere: median 1.01×, 5/33); dense 3×3 2.4–9.1 GFLOP/s, 1×1 stride-1
+ * (GEMM on x) 3.0–8.1 (tfjs 0.9–3.3), depthwise 0.3–2.2 (tfjs 0.1–1.0). Backward to
+ * input: 31/31 ≥ 1.5×, median 4.68× (was 22/31, 2.10×). With one call per synchronisation
+ * (no `--conv-reps`, an ~11 ms round trip in every sample) forward is 28/33, the misses
+ * being the small depthwise layers where both sides sit on that floor.
  *
  * @module
  */
@@ -31,17 +54,37 @@ import wgradSrc from "../../../kernels/conv2d_wgrad.wgsl" with { type: "text" };
 import reduceSrc from "../../../kernels/conv2d_reduce_splits.wgsl" with { type: "text" };
 import weightTSrc from "../../../kernels/conv2d_weight_t.wgsl" with { type: "text" };
 import biasGradSrc from "../../../kernels/conv2d_bias_grad.wgsl" with { type: "text" };
+import im2colSrc from "../../../kernels/conv2d_im2col.wgsl" with { type: "text" };
+import scatterSrc from "../../../kernels/conv2d_scatter_phase.wgsl" with { type: "text" };
 import { gpu } from "../../gpu/device.ts";
-import { kernel, type ScalarType } from "../../gpu/kernel.ts";
+import { type BufferRange, type Kernel, kernel, type ScalarType } from "../../gpu/kernel.ts";
 import { record } from "../autograd.ts";
 import { floatType, grid1d } from "../launch.ts";
 import { fmtShape, Tensor } from "../tensor.ts";
+import { gemm } from "./matmul.ts";
+import { generateDepthwise, generateDepthwisePlane } from "../../../kernels/conv2d_dw_gen.ts";
 
 const DIRECT = kernel("conv2d_direct", directSrc);
 const WGRAD = kernel("conv2d_wgrad", wgradSrc);
 const REDUCE = kernel("conv2d_reduce_splits", reduceSrc);
 const WEIGHT_T = kernel("conv2d_weight_t", weightTSrc);
 const BIAS_GRAD = kernel("conv2d_bias_grad", biasGradSrc);
+const IM2COL = kernel("conv2d_im2col", im2colSrc);
+const SCATTER = kernel("conv2d_scatter_phase", scatterSrc);
+
+/** Bytes of im2col buffer one GEMM chunk may use (images are processed in chunks). */
+let colBytes = 48 << 20;
+
+/**
+ * Sets the im2col buffer budget of the GEMM route (default 48 MiB; at least one image's
+ * columns are always allocated) and returns the previous one. Tests lower it to run the
+ * image-chunk loop at small shapes.
+ */
+export function setIm2colBudget(bytes: number): number {
+  const old = colBytes;
+  colBytes = bytes;
+  return old;
+}
 
 /** Options of `conv2d`. */
 export interface Conv2dOptions {
@@ -180,7 +223,228 @@ interface DirectLaunch {
   label: string;
 }
 
+/** A sub-range of `t`, `length` elements from element `start` (no Tensor, no retain). */
+function span(t: Tensor, start: number, length: number): BufferRange {
+  return {
+    buffer: t.buffer,
+    byteOffset: t.byteOffset + start * t.elementBytes,
+    byteLength: length * t.elementBytes,
+    elementBytes: t.elementBytes,
+  };
+}
+
+/**
+ * Whether a launch takes the GEMM route: dense (one group), no bias, and enough reduction
+ * depth per output (C·KH·KW) for the GEMM's register tile.
+ */
+function gemmRoute(l: DirectLaunch): boolean {
+  return l.Cig === l.C && l.Cog === l.K && !l.bias && l.Cig * l.KH * l.KW >= GEMM_MIN_DEPTH;
+}
+
+/** Whether a launch writes y densely (no output dilation or offset). */
+function plainOutput(l: DirectLaunch): boolean {
+  return l.OS === 1 && l.offY === 0 && l.offX === 0 && l.YH === l.OH && l.YW === l.OW;
+}
+
+/** Smallest C·KH·KW routed through the GEMM (the Cin = 3 stems stay direct). */
+const GEMM_MIN_DEPTH = 32;
+
+/**
+ * Dense convolution as GEMM: y[n] = W[K × C·KH·KW] · col[n], with col = x itself for a 1×1
+ * stride-1 unpadded conv whose pixel count is a multiple of 4, else im2col into a buffer of
+ * at most `colBytes`, images in chunks (`conv2d_im2col.wgsl`).
+ */
+function im2colGemm(l: DirectLaunch): void {
+  const g = gpu();
+  const R = l.C * l.KH * l.KW;
+  const P = l.OH * l.OW;
+  const eb = l.x.elementBytes;
+  const common = { M: l.K, N: P, K: R, lda: R, strideA: 0, dtype: l.T, label: l.label };
+  if (l.KH === 1 && l.KW === 1 && l.S === 1 && l.padY === 0 && l.padX === 0 && P % 4 === 0) {
+    gemm({
+      ...common,
+      a: l.w,
+      b: l.x,
+      c: l.y,
+      ldb: P,
+      ldc: P,
+      batch: l.N,
+      strideB: l.C * P,
+      strideC: l.K * P,
+    });
+    return;
+  }
+  const P4 = Math.ceil(P / 4) * 4;
+  const perImage = R * P4;
+  // Images per chunk: the column budget, and each chunk's x and y within one binding.
+  const limit = g.maxBinding - 256;
+  const nb = Math.max(
+    1,
+    Math.min(
+      l.N,
+      Math.floor(colBytes / (perImage * eb)),
+      Math.floor(limit / (l.C * l.H * l.W * eb)),
+      Math.floor(limit / (l.K * P * eb)),
+    ),
+  );
+  const col = Tensor.empty([nb * perImage], l.x.dtype, "conv2d im2col");
+  const nxt = Math.ceil(l.OW / 4);
+  for (let n0 = 0; n0 < l.N; n0 += nb) {
+    const m = Math.min(nb, l.N - n0);
+    const total = m * R * l.OH * nxt;
+    g.dispatch(IM2COL, {
+      label: `${l.label} im2col`,
+      bindings: [span(l.x, n0 * l.C * l.H * l.W, m * l.C * l.H * l.W), col],
+      params: [l.C, l.H, l.W, l.OH, l.OW, l.padY, l.padX, nxt, R, P4, total],
+      workgroups: grid1d(total, 64),
+      overrides: { KH: l.KH, KW: l.KW, S: l.S },
+      types: { T: l.T },
+    });
+    gemm({
+      ...common,
+      a: l.w,
+      b: span(col, 0, m * perImage),
+      c: span(l.y, n0 * l.K * P, m * l.K * P),
+      ldb: P4,
+      ldc: P,
+      batch: m,
+      strideB: perImage,
+      strideC: l.K * P,
+    });
+  }
+  col.dispose();
+}
+
+/** Generated depthwise kernels by configuration (`kernels/conv2d_dw_gen.ts`). */
+const DW_KERNELS = new Map<string, Kernel>();
+
+/** Of `options`, the tile that wastes least of `size` (ties: the earlier option). */
+function bestTile(size: number, options: readonly number[]): number {
+  let best = size, bestSlots = Infinity;
+  for (const t of options) {
+    if (t > size) continue;
+    const slots = Math.ceil(size / t) * t;
+    if (slots < bestSlots) [best, bestSlots] = [t, slots];
+  }
+  return Math.min(best, size);
+}
+
+/** Output tile (pixels × rows) per invocation of the depthwise kernel. */
+function depthwiseTile(OW: number, OH: number): [number, number] {
+  return [bestTile(OW, [8, 7, 6, 5, 4]), bestTile(OH, [7, 4, 2, 3, 1])];
+}
+
+/**
+ * Largest input and output planes (elements) of the whole-plane depthwise kernel: 14×14 → 7×7
+ * (dw s2 @14) measured 2.30 → 1.83 ms per call against the tiled kernel; larger outputs
+ * (14×14 → 14×14) stay tiled.
+ */
+const PLANE_IN_MAX = 196, PLANE_OUT_MAX = 64;
+
+/**
+ * Whether a depthwise launch can take the whole-plane kernel: small planes, channels in
+ * groups of 4, no bias, dense output, and x, w, y starting on 16-byte boundaries.
+ */
+function planeRoute(l: DirectLaunch): boolean {
+  const aligned = (t: Tensor) => t.byteOffset % (4 * t.elementBytes) === 0;
+  return l.C % 4 === 0 && !l.bias && plainOutput(l) && l.H * l.W <= PLANE_IN_MAX &&
+    l.OH * l.OW <= PLANE_OUT_MAX && aligned(l.x) && aligned(l.w) && aligned(l.y);
+}
+
+/** Depthwise launch of small planes: 4 channels' whole planes per invocation. */
+function depthwisePlane(l: DirectLaunch): void {
+  const g = gpu();
+  // Images per invocation: share the weight loads when they cost as much as the inputs.
+  const NB = l.KH * l.KW >= l.H * l.W / 2 ? Math.min(l.N, 4) : 1;
+  const name = `conv2d_dwp_${l.H}x${l.W}_${l.OH}x${l.OW}_${l.KH}x${l.KW}_s${l.S}_` +
+    `p${l.padY},${l.padX}_n${NB}`;
+  let k = DW_KERNELS.get(name);
+  if (!k) {
+    k = kernel(
+      name,
+      generateDepthwisePlane(l.H, l.W, l.OH, l.OW, l.KH, l.KW, l.S, l.padY, l.padX, NB),
+    );
+    DW_KERNELS.set(name, k);
+  }
+  const total = Math.ceil(l.N / NB) * l.C / 4;
+  g.dispatch(k, {
+    label: l.label,
+    bindings: [l.x, l.w, l.y],
+    params: [l.C / 4, l.N, total],
+    workgroups: grid1d(total, 64),
+    types: { T: l.T },
+  });
+}
+
+/** Depthwise launch (Cig = Cog = 1, C = K) through the generated kernel. */
+function depthwise(l: DirectLaunch): void {
+  if (planeRoute(l)) {
+    depthwisePlane(l);
+    return;
+  }
+  const g = gpu();
+  const [PX, PY] = depthwiseTile(l.OW, l.OH);
+  // Planes of one output pixel (the GDC): several images per invocation share the weights.
+  const NB = PX * PY === 1 ? Math.min(l.N, 8) : 1;
+  const name = `conv2d_dw_${l.KH}x${l.KW}_s${l.S}_${PX}x${PY}x${NB}`;
+  let k = DW_KERNELS.get(name);
+  if (!k) {
+    k = kernel(name, generateDepthwise(l.KH, l.KW, l.S, PX, PY, NB));
+    DW_KERNELS.set(name, k);
+  }
+  const nxt = Math.ceil(l.OW / PX);
+  const nyt = Math.ceil(l.OH / PY);
+  const total = Math.ceil(l.N / NB) * l.C * nyt * nxt;
+  g.dispatch(k, {
+    label: l.label,
+    bindings: [l.x, l.w, l.bias ?? g.dummy, l.y],
+    params: [
+      l.N,
+      l.C,
+      l.H,
+      l.W,
+      l.OH,
+      l.OW,
+      l.padY,
+      l.padX,
+      l.YH,
+      l.YW,
+      l.OS,
+      l.offY,
+      l.offX,
+      nxt,
+      nyt,
+      total,
+    ],
+    workgroups: grid1d(total, 64),
+    overrides: { HAS_BIAS: l.bias ? 1 : 0 },
+    types: { T: l.T },
+  });
+}
+
 function direct(l: DirectLaunch): void {
+  if (gemmRoute(l)) {
+    if (plainOutput(l)) {
+      im2colGemm(l);
+      return;
+    }
+    // A strided phase of the backward to input: GEMM into a dense buffer, then scatter.
+    const tmp = Tensor.empty([l.N, l.K, l.OH, l.OW], l.y.dtype, "conv2d phase");
+    im2colGemm({ ...l, y: tmp, YH: l.OH, YW: l.OW, OS: 1, offY: 0, offX: 0 });
+    gpu().dispatch(SCATTER, {
+      label: `${l.label} scatter`,
+      bindings: [tmp, l.y],
+      params: [l.OH, l.OW, l.YH, l.YW, l.OS, l.offY, l.offX, tmp.size],
+      workgroups: grid1d(tmp.size, 64),
+      types: { T: l.T },
+    });
+    tmp.dispose();
+    return;
+  }
+  if (l.Cig === 1 && l.Cog === 1 && l.C === l.K && l.KH * l.KW > 0) {
+    depthwise(l);
+    return;
+  }
   const g = gpu();
   const OCT = largestDivisor(l.Cog, [8, 4, 2, 1]);
   const nxt = Math.ceil(l.OW / 4);
