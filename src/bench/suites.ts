@@ -24,6 +24,7 @@ export const SUITES: Record<
   data: () => import("./data.ts"),
   models: () => import("./models.ts"),
   eval: () => import("./eval.ts"),
+  mfr: () => import("./mfr.ts"),
 };
 
 /** Runs the named suite. */

@@ -1,11 +1,13 @@
 /**
  * The registry of `deno task eval <target>`: each target parses its own arguments and runs.
  * Today `verification` and its shorthands (`lfw`, `cfp_fp`, `agedb_30`, `calfw`, `cplfw`),
- * and the IJB 1:1 protocols `ijbc` and `ijbb`; MFR registers here next.
+ * the IJB 1:1 protocols `ijbc` and `ijbb`, and the ICCV2021-MFR protocols `mfr-mask` and
+ * `mfr-all`.
  *
  * @module
  */
 import { ijbTarget } from "./ijb_task.ts";
+import { mfrTarget } from "./mfr_task.ts";
 import { VERIFICATION_SETS, verificationTarget } from "./verify_task.ts";
 
 /** One evaluation target. */
@@ -24,6 +26,8 @@ export const EVAL_TARGETS: Record<string, EvalTarget> = {
   ...Object.fromEntries(VERIFICATION_SETS.map((s) => [s, verificationTarget(s)])),
   ijbc: ijbTarget("ijbc"),
   ijbb: ijbTarget("ijbb"),
+  "mfr-mask": mfrTarget("mfr-mask"),
+  "mfr-all": mfrTarget("mfr-all"),
 };
 
 /** The usage text listing every target. */
