@@ -3,7 +3,8 @@
  * through our worker pool — one worker alone, each worker of the full pool (one row per core),
  * the whole pool, and the loader over a RecordIO pack — beside Python PIL (libjpeg-turbo)
  * decoding and flipping the same files in the same run, one process per core. Also the
- * toy-face generator's rate (no peer).
+ * toy-face generator's rate (no peer), and the IJB loose crops decoded and aligned
+ * (`align.ts`, beside OpenCV).
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { DecodePool } from "../data/pool.ts";
 import { RecordIODataset } from "../data/recordio_dataset.ts";
 import { ToyFacesDataset } from "../data/toy_dataset.ts";
 import { TOY_IMAGE_BYTES, ToyFaces } from "../data/toy_faces.ts";
+import { ijbAlignRows } from "./align.ts";
 import { type BenchReport, type BenchRow, row } from "./report.ts";
 import type { SuiteOptions } from "./suites.ts";
 
@@ -231,6 +233,7 @@ export async function run(opts: SuiteOptions): Promise<BenchReport> {
     );
     toyLoader.close();
     ds.close();
+    rows.push(...await ijbAlignRows(`${dir}/ijb`, { quick: opts.quick, cores }));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

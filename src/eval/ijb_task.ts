@@ -2,20 +2,19 @@
  * `deno task eval ijbc|ijbb --model M [--network N] --data IJB_release/IJBC …`: the IJB-B/C
  * 1:1 template verification of arcface_torch's eval_ijbc.py. Reads the meta files
  * (`ijb_meta.ts`), aligns every loose crop onto the 112×112 template with its 5 landmarks
- * (`align.ts`), embeds it and its mirror image through the onnx or webgpu engine (the next
- * batch is read, decoded and aligned while the engine runs), pools the features into
- * templates, scores the pairs and reports TAR at FAR 1e-6 … 1e-1 and the AUC (`ijb.ts`,
- * `roc.ts`). Writes `<out>/<target>.npy` (float64 pair scores, as the reference),
- * `<out>/<target>_result.json` and `<out>/<target>_roc.svg`.
+ * (`align.ts`; read, decoded and aligned by `--workers` worker threads, `align_pool.ts`, into
+ * shared buffers while the engine runs), embeds it and its mirror image through the onnx or
+ * webgpu engine, pools the features into templates, scores the pairs and reports TAR at
+ * FAR 1e-6 … 1e-1 and the AUC (`ijb.ts`, `roc.ts`). Writes `<out>/<target>.npy` (float64 pair
+ * scores, as the reference), `<out>/<target>_result.json` and `<out>/<target>_roc.svg`.
  *
  * @module
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createDecoder, probeImage } from "../data/decode.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { writeNpy } from "../io/npy.ts";
-import { ALIGNED_SIZE, alignFace } from "./align.ts";
+import { ALIGNED_BYTES, AlignError, createAligner, defaultAlignWorkers } from "./align_pool.ts";
 import { type Engine, type EngineKind, openEngine } from "./engine.ts";
 import {
   formatTarTable,
@@ -54,6 +53,8 @@ export interface IjbTaskOptions {
   detectorScore?: boolean;
   /** L2-normalise each image feature (default false: the norm is a quality weight). */
   normImage?: boolean;
+  /** Decode+align worker threads (default: the number of CPUs; 0 = the main thread). */
+  workers?: number;
   /** No progress line. */
   quiet?: boolean;
 }
@@ -126,6 +127,8 @@ export async function resolveIjbRoot(data: string, target: IjbTarget): Promise<s
 export interface EmbedIjbOptions {
   /** Also embed the mirror images and add them (default true). */
   flip?: boolean;
+  /** Decode+align worker threads (default: the number of CPUs; 0 = this thread). */
+  workers?: number;
   /** Called after each batch with images done, images in all, seconds. */
   onProgress?: (done: number, total: number, seconds: number) => void;
 }
@@ -133,95 +136,87 @@ export interface EmbedIjbOptions {
 /**
  * Reads, decodes, aligns and embeds every image of `meta`; returns the summed (image +
  * mirror, float32 as the reference) raw embeddings, n × dim, in the image order of `meta`.
- * The next batch is prepared while the engine runs the current one.
+ * Decode+align runs on `workers` worker threads (0: this thread) into shared batch buffers;
+ * the next batches are prepared while the engine runs the current one.
  */
 export async function embedIjbImages(
   engine: Engine,
   meta: IjbMeta,
   opts: EmbedIjbOptions = {},
-): Promise<{ raw: Float32Array; dim: number; seconds: number }> {
+): Promise<{ raw: Float32Array; dim: number; seconds: number; workers: number }> {
   const flip = opts.flip ?? true;
   const n = meta.names.length;
   const E = engine.embeddingSize;
   const B = Math.max(1, engine.batch);
-  const per = ALIGNED_SIZE * ALIGNED_SIZE * 3;
   const paths = ijbMetaPaths(meta.root, meta.target);
   const raw = new Float32Array(n * E);
-  const decoder = await createDecoder("auto");
-  let rgb = new Uint8Array(0);
-  const bufs = [new Uint8Array(B * per), new Uint8Array(B * per)];
+  const nb = Math.ceil(n / B);
+  // no more workers than a batch or the set can use
+  const workers = Math.min(opts.workers ?? defaultAlignWorkers(), B, n);
+  const aligner = await createAligner(workers);
+  // batches in flight: the one embedding plus 1 (this thread) or 3 (workers) being prepared
+  const depth = workers === 0 ? 2 : 4;
+  const bufs = Array.from(
+    { length: depth },
+    () => new Uint8Array(new SharedArrayBuffer(B * ALIGNED_BYTES)),
+  );
   const t0 = performance.now();
 
-  const load = async (start: number, count: number, buf: Uint8Array) => {
-    const files = await Promise.all(
-      meta.names.slice(start, start + count).map(async (name, i) => {
-        const p = join(paths.images, name);
-        try {
-          return await Deno.readFile(p);
-        } catch (e) {
-          throw new Error(
-            `${p}: cannot read image ${start + i + 1} of ${paths.points} ` +
-              `(${(e as Error).message}); is loose_crop/ complete?`,
-          );
-        }
-      }),
-    );
-    for (let i = 0; i < count; i++) {
-      const k = start + i;
-      const p = join(paths.images, meta.names[k]);
-      let w: number, h: number;
-      try {
-        ({ width: w, height: h } = probeImage(files[i]));
-        if (rgb.length < w * h * 3) rgb = new Uint8Array(w * h * 3);
-        await decoder.decodeInto(files[i], rgb.subarray(0, w * h * 3));
-      } catch (e) {
-        throw new Error(`${p}: cannot be decoded (${(e as Error).message})`);
-      }
-      try {
-        alignFace(
-          rgb.subarray(0, w * h * 3),
-          w,
-          h,
-          meta.landmarks.subarray(10 * k, 10 * k + 10),
-          buf.subarray(i * per, (i + 1) * per),
-        );
-      } catch (e) {
+  const load = async (j: number) => {
+    const start = j * B, count = Math.min(B, n - start);
+    const names = meta.names.slice(start, start + count);
+    try {
+      await aligner.align(
+        {
+          files: names.map((name) => join(paths.images, name)),
+          landmarks: meta.landmarks.subarray(10 * start, 10 * (start + count)),
+        },
+        bufs[j % bufs.length],
+      );
+    } catch (e) {
+      if (!(e instanceof AlignError)) throw e;
+      const k = start + e.item;
+      if (e.stage === "read") {
         throw new Error(
-          `${paths.points}: image ${k + 1} (${meta.names[k]}): ${(e as Error).message}`,
+          `${e.file}: cannot read image ${k + 1} of ${paths.points} ` +
+            `(${e.detail}); is loose_crop/ complete?`,
         );
       }
+      if (e.stage === "decode") throw new Error(`${e.file}: cannot be decoded (${e.detail})`);
+      throw new Error(`${paths.points}: image ${k + 1} (${meta.names[k]}): ${e.detail}`);
     }
+  };
+  const loads: Promise<void>[] = [];
+  const startLoad = (j: number) => {
+    const p = load(j);
+    p.catch(() => {}); // handled when awaited; an early failure must not go unhandled
+    loads[j] = p;
   };
 
   try {
-    let cur = 0;
-    if (n > 0) await load(0, Math.min(B, n), bufs[0]);
-    for (let s = 0; s < n; s += B) {
+    for (let j = 0; j < Math.min(bufs.length - 1, nb); j++) startLoad(j);
+    for (let j = 0; j < nb; j++) {
+      const s = j * B;
       const m = Math.min(B, n - s);
-      const images = bufs[cur].subarray(0, m * per);
-      const run = (async () => {
-        const a = await engine.embed(images, m);
-        const b = flip ? await engine.embed(images, m, { flip: true }) : null;
-        return { a, b };
-      })();
-      const next = s + m < n ? load(s + m, Math.min(B, n - s - m), bufs[1 - cur]) : null;
-      const [r, l] = await Promise.allSettled([run, next]);
-      if (r.status === "rejected") throw r.reason;
-      if (l.status === "rejected") throw l.reason;
-      const { a, b } = r.value;
+      await loads[j];
+      delete loads[j];
+      // the buffer of batch j−1 is free again: prepare batch j + depth − 1 in it
+      if (j + bufs.length - 1 < nb) startLoad(j + bufs.length - 1);
+      const images = bufs[j % bufs.length].subarray(0, m * ALIGNED_BYTES);
+      const a = await engine.embed(images, m);
+      const b = flip ? await engine.embed(images, m, { flip: true }) : null;
       if (a.length !== m * E || (b && b.length !== m * E)) {
         throw new Error(`engine returned ${a.length} values for ${m} images of ${E}`);
       }
       const o = s * E;
-      if (b) { for (let j = 0; j < m * E; j++) raw[o + j] = a[j] + b[j]; }
+      if (b) { for (let i = 0; i < m * E; i++) raw[o + i] = a[i] + b[i]; }
       else raw.set(a, o);
-      cur = 1 - cur;
       opts.onProgress?.(s + m, n, (performance.now() - t0) / 1e3);
     }
   } finally {
-    decoder.close();
+    aligner.close();
   }
-  return { raw, dim: E, seconds: (performance.now() - t0) / 1e3 };
+  return { raw, dim: E, seconds: (performance.now() - t0) / 1e3, workers };
 }
 
 /** Runs the protocol and writes the scores, the JSON result and the ROC SVG. */
@@ -258,6 +253,7 @@ export async function runIjbTask(
     const progress = opts.quiet ? null : new Progress({ label: target });
     emb = await embedIjbImages(engine, meta, {
       flip,
+      workers: opts.workers,
       onProgress: (d, total, s) => progress?.update(d, total, s),
     });
     progress?.done();
@@ -348,6 +344,7 @@ export async function runIjbTask(
     auc: table.auc,
     timings: report.timings,
     imagesPerSecond: report.imagesPerSecond,
+    alignWorkers: emb.workers,
     files,
   };
   await writeFileAtomically(
@@ -370,6 +367,8 @@ const USAGE = `options:
   --no-flip             embed the images only (no flip test)
   --no-detector-score   do not weight image features by the detector score
   --norm-image          L2-normalise each image feature (drops the norm as quality weight)
+  --workers N           decode+align worker threads (default: the number of CPUs;
+                        0 = on the main thread)
   --quiet               no progress line`;
 
 function positiveInt(v: string | undefined, what: string): number | undefined {
@@ -377,6 +376,15 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) {
     throw new Error(`${what} must be a positive integer, got ${v}`);
+  }
+  return n;
+}
+
+function nonNegativeInt(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isInteger(n) || n < 0) {
+    throw new Error(`${what} must be an integer ≥ 0 (0 = main thread), got ${v}`);
   }
   return n;
 }
@@ -392,6 +400,7 @@ export function parseIjbArgs(args: string[], target: IjbTarget): IjbTaskOptions 
       data: { type: "string" },
       batch: { type: "string" },
       threads: { type: "string" },
+      workers: { type: "string" },
       out: { type: "string", default: "./ijb_results" },
       "no-flip": { type: "boolean", default: false },
       "no-detector-score": { type: "boolean", default: false },
@@ -415,6 +424,7 @@ export function parseIjbArgs(args: string[], target: IjbTarget): IjbTaskOptions 
     data: values.data,
     batch: positiveInt(values.batch, "--batch"),
     threads: positiveInt(values.threads, "--threads"),
+    workers: nonNegativeInt(values.workers, "--workers"),
     out: values.out,
     flip: !values["no-flip"],
     detectorScore: !values["no-detector-score"],
