@@ -13,7 +13,7 @@ var<workgroup> s: array<f32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
-  // sums per image, added up in blocks of 8 images, then over blocks (as batchnorm_stats)
+  // sums per image, added up in blocks of 8 images, then over blocks (as batchnorm_fwd)
   var acc = 0.0;
   for (var n0 = 0u; n0 < p.N; n0 += 8u) {
     var blk = 0.0;

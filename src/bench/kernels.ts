@@ -9,7 +9,8 @@
  * (Linear backward-weight). Both sides are timed with warm-up and GPU synchronisation
  * (`gpu().sync()` / tfjs's queue flushed and awaited), median of several runs, and ours is
  * checked against a float64 CPU reference on sampled outputs. `--gemm-only` skips the conv
- * rows.
+ * rows, `--conv-only` the GEMM rows, `--bn-only` all but the BN+PReLU rows (see
+ * `./kernels_conv.ts` for the conv filters).
  *
  * @module
  */
@@ -193,6 +194,9 @@ async function peer(
 /** Runs the suite. */
 export async function run(opts: SuiteOptions): Promise<BenchReport> {
   const g = await initGpu();
+  if (opts.args.includes("--conv-only") || opts.args.includes("--bn-only")) {
+    return { suite: "kernels", adapter: g.description, rows: await convRows(opts) };
+  }
   const tf = await loadTfjs();
   const timing = opts.quick
     ? { warmup: 1, minRuns: 1, minMs: 0 }

@@ -8,9 +8,17 @@
  * the same run; the goal is ratio ≥ 0.5). FLOPs count 2·N·K·OH·OW·(C/groups)·kH·kW for each
  * pass; bytes count each input read once and each output written once.
  *
+ * Filters (after `deno task bench kernels`): `--conv-pass=fwd,bwd-input` keeps only those
+ * passes (fwd, bwd-input, bwd-weight), `--conv-match=TEXT` only the layers whose label
+ * contains TEXT, `--no-bn` drops the BN+PReLU rows, `--bn-only` keeps only them (BN rows and
+ * the copy bandwidth are always timed many calls per synchronisation, see `amortisedMs`),
+ * `--conv-reps` times several calls per GPU synchronisation on both sides (see `timeReps`).
+ *
  * @module
  */
+import copyVec4Src from "../../kernels/copy_vec4.wgsl" with { type: "text" };
 import { gpu, initGpu } from "../gpu/device.ts";
+import { kernel } from "../gpu/kernel.ts";
 import { backward } from "../tensor/autograd.ts";
 import { batchNorm } from "../tensor/ops/batchnorm.ts";
 import { batchNormPrelu } from "../tensor/ops/bn_prelu.ts";
@@ -79,31 +87,68 @@ function random(n: number): Float32Array {
 
 const TIMING = { warmup: 1, minRuns: 1, minMs: 600 };
 
-async function timeOurs(fn: () => Tensor): Promise<number> {
+/**
+ * Calls per synchronisation: with `--conv-reps` every timed sample records the op R times,
+ * then waits once, and reports the time over R, on both sides; R is chosen per op and side
+ * from one timed call (after a warm-up call) so that a sample holds about REPS_MS of work
+ * (1 ≤ R ≤ 16). Without the flag R = 1. Why: an empty `onSubmittedWorkDone` round trip alone
+ * takes ~11 ms under Deno's WebGPU (measured 2026-12-04), which is most of a small layer's
+ * time at R = 1, for ours and the peer alike, so those rows compare the round trip instead of
+ * the kernels.
+ */
+let amortise = false;
+const REPS_MS = 120;
+
+/** Median ms per call of `record` (records one op), R calls per `wait` (see `amortise`). */
+async function timeReps(
+  record: () => void,
+  wait: () => Promise<void>,
+): Promise<number> {
+  let reps = 1;
+  if (amortise) {
+    record(); // compiles the pipelines
+    await wait();
+    const t0 = performance.now();
+    record();
+    await wait();
+    const one = performance.now() - t0;
+    reps = Math.max(1, Math.min(16, Math.floor(REPS_MS / one)));
+  }
   return await timeMedian(async () => {
-    tidy(() => {
-      fn();
-    });
-    await gpu().sync();
-  }, TIMING);
+    for (let r = 0; r < reps; r++) record();
+    await wait();
+  }, TIMING) / reps;
+}
+
+async function timeOurs(fn: () => Tensor): Promise<number> {
+  return await timeReps(() => tidy(() => void fn()), () => gpu().sync());
 }
 
 /** Median ms of a tfjs op, synchronised on tfjs's queue (see `syncTfjs`). */
 async function peerTime(tf: Tfjs | null, fn: (tf: Tfjs) => TfTensor): Promise<number | null> {
   if (!tf) return null;
   try {
-    return await timeMedian(async () => {
-      const out = fn(tf);
-      await syncTfjs(tf, out);
-      out.dispose();
-    }, TIMING);
+    const outs: TfTensor[] = [];
+    return await timeReps(() => void outs.push(fn(tf)), async () => {
+      await syncTfjs(tf, outs[outs.length - 1]);
+      for (const o of outs.splice(0)) o.dispose();
+    });
   } catch (e) {
     console.error(`tfjs peer failed: ${(e as Error).message}`);
     return null;
   }
 }
 
-async function convShapeRows(tf: Tfjs | null, s: Shape, N: number): Promise<BenchRow[]> {
+/** Which passes of a conv layer to time. */
+type Passes = ReadonlySet<"fwd" | "bwd-input" | "bwd-weight">;
+const ALL_PASSES: Passes = new Set(["fwd", "bwd-input", "bwd-weight"]);
+
+async function convShapeRows(
+  tf: Tfjs | null,
+  s: Shape,
+  N: number,
+  passes: Passes = ALL_PASSES,
+): Promise<BenchRow[]> {
   const [label, C, H, K, k, stride, padding, groups] = s;
   const geo: ConvGeometry = conv2dGeometry([N, C, H, H], [K, C / groups, k, k], {
     stride,
@@ -142,17 +187,19 @@ async function convShapeRows(tf: Tfjs | null, s: Shape, N: number): Promise<Benc
   const gf = (ms: number | null) => (ms === null ? null : flops / ms / 1e6);
   const note = groups > 1 && !depthwise ? { note: "tfjs has no grouped conv" } : {};
 
-  const fwdOurs = await timeOurs(() => conv2dForward(x, w, null, geo));
-  const fwdPeer = await peerTime(
-    peerOk,
-    (t) =>
-      depthwise
-        ? t.depthwiseConv2d(tx as never, tw as never, stride, padding as never)
-        : t.conv2d(tx as never, tw as never, stride, padding as never),
-  );
-  rows.push(row(`conv fwd ${label}`, "GFLOP/s", gf(fwdOurs)!, gf(fwdPeer), { shape, ...note }));
+  if (passes.has("fwd")) {
+    const fwdOurs = await timeOurs(() => conv2dForward(x, w, null, geo));
+    const fwdPeer = await peerTime(
+      peerOk,
+      (t) =>
+        depthwise
+          ? t.depthwiseConv2d(tx as never, tw as never, stride, padding as never)
+          : t.conv2d(tx as never, tw as never, stride, padding as never),
+    );
+    rows.push(row(`conv fwd ${label}`, "GFLOP/s", gf(fwdOurs)!, gf(fwdPeer), { shape, ...note }));
+  }
 
-  if (C > 3) {
+  if (C > 3 && passes.has("bwd-input")) {
     const biOurs = await timeOurs(() => conv2dBackwardInput(dy, w, geo));
     const biPeer = await peerTime(peerOk, (t) =>
       t.engine().runKernel(
@@ -165,21 +212,25 @@ async function convShapeRows(tf: Tfjs | null, s: Shape, N: number): Promise<Benc
     );
   }
 
-  const bwOurs = await timeOurs(() => conv2dBackwardWeight(x, dy, geo));
-  const bwPeer = await peerTime(peerOk, (t) =>
-    t.engine().runKernel(
-      depthwise ? "DepthwiseConv2dNativeBackpropFilter" : "Conv2DBackpropFilter",
-      { x: tx!, dy: tdy! },
-      { ...attrs, filterShape: depthwise ? [k, k, C, 1] : [k, k, C, K] },
-    ) as TfTensor);
-  rows.push(
-    row(`conv bwd-weight ${label}`, "GFLOP/s", gf(bwOurs)!, gf(bwPeer), { shape, ...note }),
-  );
+  if (passes.has("bwd-weight")) {
+    const bwOurs = await timeOurs(() => conv2dBackwardWeight(x, dy, geo));
+    const bwPeer = await peerTime(peerOk, (t) =>
+      t.engine().runKernel(
+        depthwise ? "DepthwiseConv2dNativeBackpropFilter" : "Conv2DBackpropFilter",
+        { x: tx!, dy: tdy! },
+        { ...attrs, filterShape: depthwise ? [k, k, C, 1] : [k, k, C, K] },
+      ) as TfTensor);
+    rows.push(
+      row(`conv bwd-weight ${label}`, "GFLOP/s", gf(bwOurs)!, gf(bwPeer), { shape, ...note }),
+    );
+  }
 
   for (const t of [x, w, dy]) t.dispose();
   for (const t of [tx, tw, tdy]) t?.dispose();
   return rows;
 }
+
+const COPY_VEC4 = kernel("copy_vec4", copyVec4Src);
 
 /** GB/s of a buffer-to-buffer copy of `bytes` (read + written). */
 async function copyBandwidth(bytes: number): Promise<number> {
@@ -187,16 +238,72 @@ async function copyBandwidth(bytes: number): Promise<number> {
   const usage = GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | GPUBufferUsage.STORAGE;
   const a = g.device.createBuffer({ size: bytes, usage });
   const b = g.device.createBuffer({ size: bytes, usage });
-  const ms = await timeMedian(async () => {
-    g.copy(a, 0, b, 0, bytes);
-    await g.sync();
-  }, { warmup: 1, minRuns: 3, minMs: 300 });
+  // many copies per synchronisation, as the BN rows (see `amortisedMs`)
+  const ms = await amortisedMs(() => g.copy(a, 0, b, 0, bytes));
   a.destroy();
   b.destroy();
   return 2 * bytes / ms / 1e6;
 }
 
-async function bnRows(N: number, C: number, H: number, copyGBs: number): Promise<BenchRow[]> {
+/**
+ * GB/s of the fastest plain WGSL copy kernel (kernels/copy_vec4.wgsl) over `bytes` (read +
+ * written), timed as `copyBandwidth`: the ceiling of a kernel that reads and writes each
+ * element once, to set the BN rows against (`ofKernelCopy`) beside the adapter's memcpy.
+ */
+async function kernelCopyBandwidth(bytes: number): Promise<number> {
+  const n = bytes / 4;
+  const x = Tensor.empty([n], "f32", "kernel copy source");
+  const y = Tensor.empty([n], "f32", "kernel copy destination");
+  const ms = await amortisedMs(() =>
+    gpu().dispatch(COPY_VEC4, {
+      bindings: [x, y],
+      params: [n / 4],
+      workgroups: [Math.ceil(n / 4096)],
+    })
+  );
+  x.dispose();
+  y.dispose();
+  return 2 * bytes / ms / 1e6;
+}
+
+/** Work per synchronisation of the BN rows and the copy bandwidth (ms). */
+const AMORTISE_MS = 250;
+
+/**
+ * Median ms per call of `record` (GPU work recorded, not awaited), with enough calls per
+ * synchronisation for about AMORTISE_MS of work (at most 1000): the ~11 ms
+ * `onSubmittedWorkDone` round trip of Deno's WebGPU would otherwise be most of a 7×7 BN's
+ * time (0.3–1 ms) and cap those rows at a few % of the copy bandwidth whatever the kernels.
+ * The copy bandwidth is timed the same way, so a row's ratio compares like with like (a
+ * training step, too, records hundreds of dispatches per synchronisation).
+ */
+async function amortisedMs(record: () => void): Promise<number> {
+  const g = gpu();
+  record(); // compiles the pipelines
+  await g.sync();
+  const t0 = performance.now();
+  for (let r = 0; r < 32; r++) record();
+  await g.sync();
+  const per = (performance.now() - t0) / 32; // an over-estimate: includes 1/32 of the round trip
+  const reps = Math.max(1, Math.min(1000, Math.ceil(AMORTISE_MS / per)));
+  return await timeMedian(async () => {
+    for (let r = 0; r < reps; r++) record();
+    await g.sync();
+  }, { warmup: 0, minRuns: 3, minMs: 0 }) / reps;
+}
+
+/** `amortisedMs` of an op whose outputs are disposed after recording. */
+function timeBn(fn: () => Tensor): Promise<number> {
+  return amortisedMs(() => tidy(() => void fn()));
+}
+
+async function bnRows(
+  N: number,
+  C: number,
+  H: number,
+  copyGBs: number,
+  kernelCopyGBs: number,
+): Promise<BenchRow[]> {
   const n = N * C * H * H;
   const shape = `${N}x${C}x${H}x${H}`;
   const x = Tensor.fromArray(random(n), [N, C, H, H]);
@@ -204,10 +311,10 @@ async function bnRows(N: number, C: number, H: number, copyGBs: number): Promise
   const params = [1, 0, 0, 1, 0.25].map((v) => Tensor.full([C], v));
   const [w, b, rm, rv, a] = params;
   const opts = { training: true };
-  const fwd = await timeOurs(() => batchNormPrelu(x, w, b, rm, rv, a, opts));
-  const fwdSplit = await timeOurs(() => prelu(batchNorm(x, w, b, rm, rv, opts), a));
+  const fwd = await timeBn(() => batchNormPrelu(x, w, b, rm, rv, a, opts));
+  const fwdSplit = await timeBn(() => prelu(batchNorm(x, w, b, rm, rv, opts), a));
   const fb = (fused: boolean) =>
-    timeOurs(() => {
+    timeBn(() => {
       for (const t of [x, w, b, a]) t.requiresGrad = true;
       const y = fused
         ? batchNormPrelu(x, w, b, rm, rv, a, opts)
@@ -228,11 +335,15 @@ async function bnRows(N: number, C: number, H: number, copyGBs: number): Promise
     row(`bn+prelu fwd train`, "GB/s", gbs(8 * n, fwd), copyGBs, {
       shape,
       unfusedGBs: gbs(8 * n, fwdSplit),
+      kernelCopyGBs,
+      ofKernelCopy: gbs(8 * n, fwd) / kernelCopyGBs,
       note: "peer = copy bandwidth",
     }),
     row(`bn+prelu fwd+bwd train`, "GB/s", gbs(20 * n, both), copyGBs, {
       shape,
       unfusedGBs: gbs(20 * n, bothSplit),
+      kernelCopyGBs,
+      ofKernelCopy: gbs(20 * n, both) / kernelCopyGBs,
       note: "peer = copy bandwidth; bytes: x, y fwd + x, dy, dx bwd",
     }),
   ];
@@ -242,24 +353,47 @@ async function bnRows(N: number, C: number, H: number, copyGBs: number): Promise
  * The conv and BN+PReLU rows. With `quick`, two small rows only (smoke test).
  * tfjs is loaded lazily; if it cannot run, peers are null.
  */
-export async function convRows(opts: { quick: boolean }): Promise<BenchRow[]> {
+export async function convRows(
+  opts: { quick: boolean; args?: readonly string[] },
+): Promise<BenchRow[]> {
+  const flag = (name: string) =>
+    opts.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const passArg = flag("conv-pass");
+  const passes: Passes = passArg ? new Set(passArg.split(",") as never[]) : ALL_PASSES;
+  for (const p of passes) {
+    if (!ALL_PASSES.has(p)) {
+      throw new Error(`--conv-pass: unknown pass "${p}" (valid: fwd, bwd-input, bwd-weight)`);
+    }
+  }
+  const match = flag("conv-match");
+  amortise = opts.args?.includes("--conv-reps") ?? false;
+  const withBn = !opts.args?.includes("--no-bn");
+  const bnOnly = opts.args?.includes("--bn-only") ?? false;
   await initGpu();
   let tf: Tfjs | null = null;
   try {
-    tf = await loadTfjs();
+    if (!bnOnly) tf = await loadTfjs();
   } catch (e) {
     console.error(`tfjs peer unavailable: ${(e as Error).message}`);
   }
   const rows: BenchRow[] = [];
-  const copyGBs = await copyBandwidth(opts.quick ? 16 << 20 : 64 << 20);
   if (opts.quick) {
+    const copyGBs = await copyBandwidth(16 << 20);
     rows.push(...await convShapeRows(tf, ["r50 l4 3x3 @7", 512, 7, 512, 3, 1, 1, 1], 2));
-    rows.push(...(await bnRows(2, 64, 28, copyGBs)).slice(0, 1));
+    const kernelCopyGBs = await kernelCopyBandwidth(16 << 20);
+    rows.push(...(await bnRows(2, 64, 28, copyGBs, kernelCopyGBs)).slice(0, 1));
     return rows;
   }
-  for (const s of [...R50_SHAPES, ...MBF_SHAPES]) rows.push(...await convShapeRows(tf, s, 8));
-  rows.push(...await bnRows(8, 64, 112, copyGBs));
-  rows.push(...await bnRows(8, 128, 28, copyGBs));
-  rows.push(...await bnRows(8, 512, 7, copyGBs));
+  for (const s of [...R50_SHAPES, ...MBF_SHAPES]) {
+    if (bnOnly || (match && !s[0].includes(match))) continue;
+    rows.push(...await convShapeRows(tf, s, 8, passes));
+  }
+  if (!withBn) return rows;
+  // the references again before each shape: on a machine shared with other jobs the
+  // bandwidth swings by 2× within a minute, and a row's ratio should compare like with like
+  for (const [N, C, H] of [[8, 64, 112], [8, 128, 28], [8, 512, 7]]) {
+    const copy = await copyBandwidth(64 << 20);
+    rows.push(...await bnRows(N, C, H, copy, await kernelCopyBandwidth(64 << 20)));
+  }
   return rows;
 }

@@ -249,6 +249,26 @@ Deno.test("batchNormPrelu equals prelu(batchNorm) and batchNormAdd adds the resi
   assert.ok(relErr(added, plain.map((v, i) => v + rh[i])) < 1e-6);
 });
 
+Deno.test("the fused kernels agree across vec4, ragged and scalar layouts, with a residual", async () => {
+  // HW % 4 == 0 (vec4), HW = 9 with N·C·HW % 4 == 0 (masked vec4 steps), HW = 9 with an odd
+  // total (scalar fallback), and a view starting at an odd element (scalar fallback)
+  for (const s of [[2, 16, 4, 4], [4, 5, 3, 3], [3, 5, 3, 3], [2, 8, 4, 4, 1]]) {
+    const odd = s.length === 5, shape = s.slice(0, 4), [N, C, H, W] = shape;
+    const n = N * C * H * W;
+    const xh = rounded(randn(n + 1, 2).map((v) => v + 1)), rh = rounded(randn(n));
+    const wh = rounded(randn(C).map((v) => 1 + v / 2)), bh = rounded(randn(C, 0.2));
+    const base = up(xh, [n + 1]);
+    const xs = base.rows(odd ? 1 : 0, odd ? n + 1 : n);
+    const x = xs.view(shape), w = up(wh, [C]), b = up(bh, [C]), r = up(rh, shape);
+    const rm = up(new Float64Array(C), [C]), rv = up(new Float64Array(C).fill(1), [C]);
+    const got = await batchNormAdd(x, w, b, rm, rv, r, { training: true }).readFloat();
+    const f = refBatchNorm(xh.slice(odd ? 1 : 0, odd ? n + 1 : n), shape, wh, bh, null, null, 1e-5);
+    assert.ok(relErr(got, f.y.map((v, i) => v + rh[i])) < 1e-6, `batchNormAdd ${s}`);
+    const wantRv = f.var.map((v) => 0.9 + 0.1 * v * (n / C) / (n / C - 1));
+    assert.ok(relErr(await rv.readFloat(), wantRv) < 1e-6, `running_var ${s}`);
+  }
+});
+
 Deno.test("batchNorm gradients match finite differences (training, through the statistics)", async () => {
   const s = [2, 3, 2, 3], C = 3, n = 36;
   const xh = rounded(randn(n, 2)), wh = rounded(randn(C).map((v) => 1 + v / 2));

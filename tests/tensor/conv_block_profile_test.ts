@@ -39,10 +39,8 @@ Deno.test("profile of a conv–BN–PReLU block lists its kernels", async () => 
   for (
     const k of [
       "conv2d fwd 3x3",
-      "batchnorm stats",
-      "batchnorm+prelu apply",
-      "batchnorm+prelu grad reduce",
-      "batchnorm+prelu grad input",
+      "batchnorm+prelu fwd",
+      "batchnorm+prelu bwd",
       "conv2d bwd-input 3x3",
       "conv2d weight-t",
       "conv2d bwd-weight 3x3",

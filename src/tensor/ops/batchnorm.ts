@@ -5,9 +5,11 @@
  * statistics. Affine weight and bias are optional (f32), and may be frozen (requiresGrad
  * false). The backward in training mode goes through the batch statistics.
  *
- * Kernels: `batchnorm_stats` (one workgroup per channel, one pass of sums shifted by a pilot mean),
- * `batchnorm_apply` (elementwise, optionally fused with PReLU and a residual add),
- * `batchnorm_grad_reduce` (per-channel Σdz, Σdz·x̂) and `batchnorm_grad_input` (elementwise).
+ * Kernels: `batchnorm_fwd` (one dispatch: per-channel statistics, one pass of sums shifted by a
+ * pilot mean, then the apply, optionally fused with PReLU, by the same workgroup) and
+ * `batchnorm_bwd` (one dispatch: per-channel Σdz, Σdz·x̂ (, Σdy·z·[z≤0]) then the input
+ * gradient), optionally with a residual add (`batchNormAdd`, bound where the PReLU slopes
+ * go). 4-wide vector variants (see `bnLayout`).
  * Nothing but the input and the 2·C statistics is saved for backward: x̂ and z are
  * recomputed. The activation may be f32 or f16; statistics and parameters are f32.
  * The fused BN+PReLU entry point is `batchNormPrelu` (bn_prelu.ts), built on `bnForward` /
@@ -15,20 +17,67 @@
  *
  * @module
  */
-import statsSrc from "../../../kernels/batchnorm_stats.wgsl" with { type: "text" };
-import applySrc from "../../../kernels/batchnorm_apply.wgsl" with { type: "text" };
-import reduceSrc from "../../../kernels/batchnorm_grad_reduce.wgsl" with { type: "text" };
-import inputSrc from "../../../kernels/batchnorm_grad_input.wgsl" with { type: "text" };
+import fwdSrc from "../../../kernels/batchnorm_fwd.wgsl" with { type: "text" };
+import bwdSrc from "../../../kernels/batchnorm_bwd.wgsl" with { type: "text" };
 import { gpu } from "../../gpu/device.ts";
 import { f32, kernel } from "../../gpu/kernel.ts";
 import { record } from "../autograd.ts";
 import { floatType } from "../launch.ts";
 import { fmtShape, Tensor } from "../tensor.ts";
 
-const STATS = kernel("batchnorm_stats", statsSrc);
-const APPLY = kernel("batchnorm_apply", applySrc);
-const GRAD_REDUCE = kernel("batchnorm_grad_reduce", reduceSrc);
-const GRAD_INPUT = kernel("batchnorm_grad_input", inputSrc);
+/** The element-type prefix of the fused kernels: 4-wide vectors or scalars. */
+const VEC4 = "alias V = vec4<T>;\nalias F = vec4<f32>;\nconst VW = 4u;\n" +
+  "fn hsum(v: F) -> f32 { return (v.x + v.y) + (v.z + v.w); }\n" +
+  "fn comp(v: V, j: u32) -> f32 { return f32(v[j]); }\n" +
+  "fn inRun(q: u32, r0: u32, r1: u32) -> vec4<bool> {\n" +
+  "  if (!RAGGED) { return vec4<bool>(true); }\n" +
+  "  let i = vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u);\n" +
+  "  return (i >= vec4u(r0)) & (i < vec4u(r1));\n}\n" +
+  "fn storeMasked(q: u32, v: V, m: vec4<bool>) {\n" +
+  "  if (m.x) { out[q].x = v.x; }\n  if (m.y) { out[q].y = v.y; }\n" +
+  "  if (m.z) { out[q].z = v.z; }\n  if (m.w) { out[q].w = v.w; }\n}\n";
+const SCALAR = "alias V = T;\nalias F = f32;\nconst VW = 1u;\n" +
+  "fn hsum(v: F) -> f32 { return v; }\n" +
+  "fn comp(v: V, j: u32) -> f32 { return f32(v); }\n" +
+  "fn inRun(q: u32, r0: u32, r1: u32) -> bool { return true; }\n" +
+  "fn storeMasked(q: u32, v: V, m: bool) { if (m) { out[q] = v; } }\n";
+const SLOPE7 = "@group(0) @binding(7) var<storage, read> b7: array<f32>;\n" +
+  "fn slopeAt(i: u32) -> f32 { return b7[i]; }\nfn resAt(q: u32) -> F { return F(0.0); }\n";
+const RES7 = "@group(0) @binding(7) var<storage, read> b7: array<V>;\n" +
+  "fn slopeAt(i: u32) -> f32 { return 0.0; }\nfn resAt(q: u32) -> F { return F(b7[q]); }\n";
+/** batchnorm_fwd variants: [scalar, vec4] × [slope at binding 7, residual at binding 7]. */
+const FWD = [
+  [
+    kernel("batchnorm_fwd", SCALAR + SLOPE7 + fwdSrc),
+    kernel("batchnorm_add_fwd", SCALAR + RES7 + fwdSrc),
+  ],
+  [
+    kernel("batchnorm_fwd_v4", VEC4 + SLOPE7 + fwdSrc),
+    kernel("batchnorm_add_fwd_v4", VEC4 + RES7 + fwdSrc),
+  ],
+];
+const BWD = [kernel("batchnorm_bwd", SCALAR + bwdSrc), kernel("batchnorm_bwd_v4", VEC4 + bwdSrc)];
+
+let cpuAdapter: boolean | undefined;
+
+/**
+ * How the fused kernels lay channels on lanes: `vec` 4-wide loads when every activation
+ * starts at, and holds, a multiple of 4 elements and HW ≥ 4 (when HW is not a multiple of 4
+ * the steps straddle the (n, c) runs and are masked, `RAGGED`); `lpc` lanes per channel and
+ * `wg` lanes per workgroup (wg / lpc channels per workgroup). On a CPU adapter (lavapipe:
+ * 8-wide SIMD, one thread per workgroup, per-lane loads, every barrier a switch between the
+ * SIMD groups) one lane per channel and 8 per workgroup measured fastest at every shape of
+ * the `kernels` bench (no barrier, uniform loop counts); elsewhere a channel gets a 64-lane
+ * workgroup. See kernels/batchnorm_fwd.wgsl for the figures.
+ */
+export function bnLayout(
+  HW: number,
+  acts: readonly Tensor[],
+): { vec: boolean; lpc: number; wg: number } {
+  const vec = HW >= 4 && acts.every((t) => t.offset % 4 === 0 && t.size % 4 === 0);
+  cpuAdapter ??= gpu().adapter.info.isFallbackAdapter;
+  return cpuAdapter ? { vec, lpc: 1, wg: 8 } : { vec, lpc: 64, wg: 64 };
+}
 
 /** Options of `batchNorm`. */
 export interface BatchNormOptions {
@@ -119,38 +168,41 @@ export function bnForward(
   const g = gpu();
   const stats = Tensor.empty([2, C], "f32", "batchNorm stats");
   const update = opts.training && !!p.runningMean;
-  const scratch = p.runningVar ? null : Tensor.empty([1], "f32", "batchNorm no running stats");
-  g.dispatch(STATS, {
-    label: opts.training ? "batchnorm stats" : "batchnorm stats eval",
-    bindings: [x, p.runningMean ?? g.dummy, p.runningVar ?? scratch!, stats],
-    params: [N, C, HW, f32(opts.eps ?? 1e-5), f32(opts.momentum ?? 0.1)],
-    workgroups: [C],
-    overrides: { TRAINING: opts.training ? 1 : 0, UPDATE: update ? 1 : 0 },
-    types: { T },
-  });
-  scratch?.dispose();
-  const y = Tensor.empty(x.shape, x.dtype, p.slope ? "batchNormPrelu" : "batchNorm");
-  g.dispatch(APPLY, {
-    label: p.slope ? "batchnorm+prelu apply" : "batchnorm apply",
+  const y = Tensor.empty(
+    x.shape,
+    x.dtype,
+    p.slope ? "batchNormPrelu" : p.residual ? "batchNormAdd" : "batchNorm",
+  );
+  const { vec, lpc, wg } = bnLayout(HW, p.residual ? [x, y, p.residual] : [x, y]);
+  const scratch = p.runningMean ? [] : [0, 1].map(() => Tensor.empty([1], "f32", "no stats"));
+  g.dispatch(FWD[vec ? 1 : 0][p.residual ? 1 : 0], {
+    label: p.slope ? "batchnorm+prelu fwd" : p.residual ? "batchnorm+add fwd" : "batchnorm fwd",
     bindings: [
       x,
+      p.runningMean ?? scratch[0],
+      p.runningVar ?? scratch[1],
       stats,
       p.weight ?? g.dummy,
       p.bias ?? g.dummy,
-      p.slope ?? g.dummy,
-      p.residual ?? g.dummy,
+      p.residual ?? p.slope ?? g.dummy,
       y,
     ],
-    params: [C, HW],
-    workgroups: [Math.ceil(HW / 256), C, N],
+    params: [N, C, HW, f32(opts.eps ?? 1e-5), f32(opts.momentum ?? 0.1)],
+    workgroups: [Math.ceil(C / (wg / lpc))],
     overrides: {
+      TRAINING: opts.training ? 1 : 0,
+      UPDATE: update ? 1 : 0,
       HAS_W: p.weight ? 1 : 0,
       HAS_B: p.bias ? 1 : 0,
       PRELU: p.slope ? 1 : 0,
       RESIDUAL: p.residual ? 1 : 0,
+      LPC: lpc,
+      WG: wg,
+      RAGGED: HW % 4 ? 1 : 0,
     },
     types: { T },
   });
+  for (const t of scratch) t.dispose();
   return { y, stats };
 }
 
@@ -176,24 +228,25 @@ export function bnBackward(
     PRELU: p.slope ? 1 : 0,
   };
   const opt = [p.weight ?? g.dummy, p.bias ?? g.dummy, p.slope ?? g.dummy];
-  g.dispatch(GRAD_REDUCE, {
-    label: p.slope ? "batchnorm+prelu grad reduce" : "batchnorm grad reduce",
-    bindings: [x, dy, stats, ...opt, sums],
+  const dx = needInput ? Tensor.empty(x.shape, x.dtype, "batchNorm backward input") : null;
+  const noDx = dx ? null : Tensor.empty([4], x.dtype, "batchNorm backward no input");
+  const { vec, lpc, wg } = bnLayout(HW, [x, dy, ...(dx ? [dx] : [])]);
+  g.dispatch(BWD[vec ? 1 : 0], {
+    label: p.slope ? "batchnorm+prelu bwd" : "batchnorm bwd",
+    bindings: [x, dy, stats, ...opt, sums, dx ?? noDx!],
     params: [N, C, HW],
-    workgroups: [C],
-    overrides,
+    workgroups: [Math.ceil(C / (wg / lpc))],
+    overrides: {
+      ...overrides,
+      TRAINING: training ? 1 : 0,
+      NEED_DX: dx ? 1 : 0,
+      LPC: lpc,
+      WG: wg,
+      RAGGED: HW % 4 ? 1 : 0,
+    },
     types: { T },
   });
-  if (!needInput) return { dx: null, sums };
-  const dx = Tensor.empty(x.shape, x.dtype, "batchNorm backward input");
-  g.dispatch(GRAD_INPUT, {
-    label: p.slope ? "batchnorm+prelu grad input" : "batchnorm grad input",
-    bindings: [x, dy, stats, ...opt, sums, dx],
-    params: [C, HW, f32(N * HW)],
-    workgroups: [Math.ceil(HW / 256), C, N],
-    overrides: { ...overrides, TRAINING: training ? 1 : 0 },
-    types: { T },
-  });
+  noDx?.dispose();
   return { dx, sums };
 }
 
