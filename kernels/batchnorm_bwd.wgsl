@@ -23,6 +23,11 @@
 //   8×512×7×7       0.30 GB/s   2 %          2.94 GB/s  23 %
 // `deno task bench kernels --bn-only` fwd+bwd rows (with autograd): 5.71, 5.59, 3.28 GB/s =
 // 47 %, 46 %, 27 % of 12.1 GB/s.
+// 2026-12-05 (issue #3; shared machine, two alternating runs, % of 13.1–14.7 GB/s), with the
+// forward's vec4 pilot probes (this kernel unchanged): 5.28, 5.74 → 5.85, 5.55 GB/s (40–44 %
+// → 41–42 %); 5.24, 5.71 → 5.79, 4.34 (38–42 % → 32–39 %); 3.13, 2.60 → 3.63, 3.00 (18–22 %
+// → 22–25 %). Each row is two dispatches plus the autograd bookkeeping (JS on the same 2
+// cores), each dispatch ~0.12 ms fixed: see the ceilings in batchnorm_fwd.wgsl.
 override HAS_W: bool = true;
 override HAS_B: bool = true;
 override PRELU: bool = false;

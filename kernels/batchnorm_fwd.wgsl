@@ -7,10 +7,14 @@
 // `bnLayout`); elsewhere LPC = WG = 64.
 // TRAINING: batch mean and biased variance in one pass of sums shifted by a pilot mean (f32
 // accumulation, from the former batchnorm_stats.wgsl): shift = the mean of 64 elements spread
-// over the channel (walked without integer divisions, which lavapipe scalarises per lane),
-// then Σd and Σd² of d = x − shift give mean = shift + Σd/M and var = Σd²/M − (Σd/M)². Such a
-// shifted variance loses ~log2(1 + (shift − mean)²/var) bits to cancellation: ~0 for the
-// pilot (|shift − mean| ~ σ/8), but up to 7 bits for a shift by the channel's first element,
+// over the channel (walked without integer divisions, which lavapipe scalarises per lane);
+// below SMALL_M elements per channel, of the in-run elements of 64/VW loads spread so (16
+// vec4 loads, ~64 elements: at 8×512×7×7 the pilot was ~60 % of a pass over x, now ~15 %:
+// fwd +16 %; at and above SMALL_M the bits are those of the 64-element pilot, which
+// tests/nn/parity_test.ts is sensitive to, see below). Then Σd and Σd² of d = x − shift give
+// mean = shift + Σd/M and var = Σd²/M − (Σd/M)². Such a shifted variance loses
+// ~log2(1 + (shift − mean)²/var) bits to cancellation: ~0 for the pilot (|shift − mean|
+// ~ σ/8), but up to 7 bits for a shift by the channel's first element,
 // a zero-padded corner of a conv output that sits up to 9σ from the mean in mbf (invstd off
 // by up to 6e-6). A true two-pass costs ~25 % more time. Σd, Σd² are summed per lane in
 // blocks of 16 steps, per image, per 8 images, then over the channel's lanes (every lane adds
@@ -20,7 +24,7 @@
 // invstd(C)] is written for the backward. Eval: st from the running statistics.
 // The apply takes x − mean first: folding it into x·scale + (β − mean·scale) cancels
 // ~log2(|mean|/σ) bits when the mean is large against σ.
-// The V / F / VW / hsum / comp / inRun / storeMasked prefix is prepended by batchnorm.ts:
+// The V / F / VW / hsum / inRun / storeMasked prefix is prepended by batchnorm.ts:
 // vec4 steps when HW ≥ 4 and every activation starts at and holds a multiple of 4 elements,
 // else scalars. When HW is not a multiple of 4 (RAGGED, e.g. 7×7) the vec4 steps straddle the
 // (n, c) runs: loads are masked and the edge vec4s stored by component.
@@ -46,6 +50,31 @@
 // reaches ~9–9.6 GB/s (73 %) there: lavapipe loads and stores per lane, so a kernel that
 // touches 12 B/element tops out near 9.6·8/12 = 6.4 GB/s counted, i.e. ~50 %. The 7×7 rows
 // pay for the masked edges of 49-element runs and the 64-sample pilot (~20 % of the loads).
+// 2026-12-05 (issue #3; machine shared with another job, ± 15 % between runs), the SMALL_M
+// vec4 pilot, bench fwd rows before → after, two alternating runs (% of copyBufferToBuffer,
+// 10.6–12.4 GB/s; the 112×112 and 28×28 rows run the same code as before, within noise):
+//   8×64×112×112 fwd 3.15, 2.93 → 3.04, 3.23 GB/s (26–29 % → 28–29 %)
+//   8×128×28×28  fwd 2.90, 3.28 → 2.91, 3.48 GB/s (25–28 % → 26–28 %)
+//   8×512×7×7    fwd 1.81, 1.77 → 2.00, 2.05 GB/s (15–16 % → 17–18 %)
+// and on a quieter minute (all-sizes 16-probe variant, 13.1–14.7 GB/s): 7×7 fwd 3.03, 2.22 →
+// 3.51, 2.62 GB/s (21 %, 15 % → 24 %, 19 %).
+// The ceiling of one dispatch on lavapipe: copy_vec4 over exactly a row's bytes (same run,
+// amortised as the bench) reaches 5.4 GB/s at 7×7 (1.6 MB: 0.30 ms, of which ~0.12 ms is the
+// fixed cost of any dispatch, a 4 KB copy kernel takes 0.12 ms), 8.4–8.7 GB/s at 28×28 and
+// 10.2 GB/s at 112×112, against copyBufferToBuffer's 13.6–14.4 GB/s over 64 MB: 40 %, 62 %,
+// 72 %. So the 7×7 rows cannot reach 50 % of the copy figure with any kernel that reads x and
+// writes y, and the others only by touching ~8 B/element. Tried and dropped (measured slower,
+// same runs): x kept in a private array<array<vec4, 13>, 8> per lane at 7×7 (one read, exact
+// two-pass, no pilot: −10 %, so apparently not held in registers); the straddled edge vec4s
+// of 7×7 runs exchanged through workgroup memory and stored whole instead of by component
+// (−5–10 %); workgroups of 32 lanes (no gain) or 4 (−20 %); scalar loads (−10 %); a
+// workgroup of one lane, so that every address is uniform (−65 %). Workgroup memory would
+// hold a 28×28 channel (25 KB of the 32 KB limit) but is read lane by lane too. A pilot of 16
+// single elements was as fast as the probes but raised the 30σ error from 1.2e-7 to 2e-7.
+// 16 vec4 probes at every size kept the precision tests at ~1e-7 but pushed
+// tests/nn/parity_test.ts r50's median gradient error under its own PReLU branches to 6.7e-4
+// and 4.9e-4 (two probe patterns; limit 2 × PyTorch's 3.05e-4; 64 probes of one element:
+// 2.1e-4, 2.2e-4; 64 vec4 probes: 2.9e-4; this split: 2.6e-4), hence SMALL_M.
 override TRAINING: bool = true;
 override UPDATE: bool = true;
 override HAS_W: bool = true;
@@ -72,7 +101,13 @@ struct P { ox: u32, orm: u32, orv: u32, ost: u32, ow: u32, ob: u32, o7: u32, oy:
 
 var<workgroup> s1: array<f32, 256>;
 var<workgroup> s2: array<f32, 256>;
-var<workgroup> s3: array<f32, 256>;
+// below this many elements per channel the pilot takes 64/VW loads (all their in-run
+// elements), else 64 (one element of each)
+const SMALL_M = 1024u;
+
+// the pilot's (Σ, count) per lane
+var<workgroup> s3: array<vec2f, 256>;
+
 
 /// Σ of the LPC partials of the channel starting at lane c0, in groups of 8 (same in all lanes).
 fn chanSum1(c0: u32) -> f32 {
@@ -108,20 +143,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var mean: f32;
   var inv: f32;
   if (TRAINING) {
-    // the pilot: element q of 64, spread over the channel
-    // walked without divisions (lavapipe scalarises a vector integer division per lane):
-    // k = q·step + (q·37 mod step) when M ≥ 64, else q mod M; k = n·HW + i
-    var ps = 0.0;
-    let big = M >= 64u;
-    let step = select(1u, M / 64u, big);
+    // the pilot: element q of `probes` spread over the channel (few: with the elements of its
+    // run that share its load, a V), walked without divisions (lavapipe scalarises a vector integer
+    // division per lane): k = q·step + (q·37 mod step) when M ≥ probes, else q mod M;
+    // k = n·HW + i
+    var ps = vec2f(0.0);
+    let few = M < SMALL_M;
+    let probes = select(64u, 64u / VW, few);
+    let big = M >= probes;
+    let step = select(1u, M / probes, big);
     let s37 = 37u % step;
     var r = 0u;
     var n = 0u;
     var i = 0u;
-    for (var q = 0u; q < 64u; q++) {
+    for (var q = 0u; q < probes; q++) {
       if ((q & (LPC - 1u)) == l) {
-        let e = p.ox + (n * p.C + c) * p.HW + i;
-        ps += comp(x[e / VW], e % VW);
+        let r0 = (n * p.C + c) * p.HW;
+        let e = r0 + i;
+        let v = x[xo + e / VW];
+        if (few) {
+          let m = inRun(e / VW, r0, r0 + p.HW);
+          ps += vec2f(hsum(select(F(0.0), F(v), m)), hsum(select(F(0.0), F(1.0), m)));
+        } else {
+          ps += vec2f(comp(v, e % VW), 1.0);
+        }
       }
       if (big) {
         var r2 = r + s37;
@@ -145,9 +190,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     s3[lid] = ps;
     if (LPC > 1u) { workgroupBarrier(); }
-    var pt = 0.0;
+    var pt = vec2f(0.0);
     for (var j = 0u; j < LPC; j++) { pt += s3[c0 + j]; }
-    let shift = pt / 64.0;
+    let shift = pt.x / pt.y;
     // sums per lane and image, added up in blocks of 8 images, then over blocks and lanes
     var sa = 0.0;
     var sb = 0.0;

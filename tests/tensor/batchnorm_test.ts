@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { gpu, initGpu } from "../../src/gpu/device.ts";
 import { backward } from "../../src/tensor/autograd.ts";
-import { batchNorm } from "../../src/tensor/ops/batchnorm.ts";
+import { batchNorm, setBnLayout } from "../../src/tensor/ops/batchnorm.ts";
 import { batchNormAdd, batchNormPrelu } from "../../src/tensor/ops/bn_prelu.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { poisonPool, randn, refBatchNorm, refPrelu, relErr, rounded, up } from "./conv_ref.ts";
@@ -129,16 +129,24 @@ function refBnGrad(
   return { y: slope ? refPrelu(f.y, shape, slope) : f.y, dx, dw, db, dslope, f };
 }
 
+/** The lane layout bnLayout picks on a GPU adapter. */
+const GPU64 = { lpc: 64, wg: 64 };
+
 for (
-  const [label, shape, prelu, training, dtype] of [
+  const [label, shape, prelu, training, dtype, layout] of [
     ["r50 bn 64 @56 batch 2", [2, 64, 56, 56], false, true, "f32"],
     ["r50 bn+prelu 128 @28 odd", [1, 128, 27, 29], true, true, "f32"],
     ["mbf bn+prelu 512 @7 eval", [2, 512, 7, 7], true, false, "f32"],
     ["bn1d 512 batch 8", [8, 512], false, true, "f32"],
     ["f16 bn+prelu 64 @28", [2, 64, 28, 28], true, true, "f16"],
+    // the layout a GPU adapter gets (64 lanes per channel, one barrier), here on any adapter
+    ["r50 bn+prelu 128 @28 odd, 64 lanes/channel", [1, 128, 27, 29], true, true, "f32", GPU64],
+    ["mbf bn+prelu 512 @7, 64 lanes/channel", [2, 512, 7, 7], true, true, "f32", GPU64],
+    ["r50 bn 64 @14 eval, 64 lanes/channel", [2, 64, 14, 14], false, false, "f32", GPU64],
   ] as const
 ) {
   Deno.test(`batchNorm vs float64 reference: ${label}`, async () => {
+    setBnLayout(layout ?? null);
     if (dtype === "f16" && !gpu().features.f16) {
       console.log("skipped: this adapter has no shader-f16");
       return;
@@ -179,17 +187,21 @@ for (
       assert.ok(relErr(await rm.readFloat(), wantRm) < tol, "running_mean");
       assert.ok(relErr(await rv.readFloat(), wantRv) < tol, "running_var");
     }
+    setBnLayout(null);
     for (const [what, e] of errs) assert.ok(e < tol, `${label} ${what}: ${e}`);
   });
 }
 
 for (
-  const [label, shape, corners] of [
+  const [label, shape, corners, layout] of [
     ["first element 30σ out", [4, 32, 14, 14], false],
     ["every image's corner 10σ out, M/64 = 2·HW", [128, 2, 7, 7], true],
+    ["first element 30σ out, 7×7 batch 8", [8, 16, 7, 7], false],
+    ["first element 30σ out, 64 lanes/channel", [4, 32, 14, 14], false, GPU64],
   ] as const
 ) {
   Deno.test(`batchNorm keeps float32 accuracy with a far mean: ${label}`, async () => {
+    setBnLayout(layout ?? null);
     // A conv output's first element (a zero-padded corner) can sit many σ from the channel
     // mean, and a channel's mean can be large against its σ. A one-pass variance shifted by
     // the first element then cancels ~log2((x₀ − mean)²/σ²) bits, and x·scale + (β −
@@ -227,6 +239,7 @@ for (
         3e-7,
       ],
     ] as const;
+    setBnLayout(null);
     for (const [what, e, tol] of errs) assert.ok(e < tol, `${label} ${what}: relative error ${e}`);
   });
 }
@@ -319,4 +332,10 @@ Deno.test("batchNorm rejects bad input with the layer, shapes and rule", () => {
     () => batchNorm(Tensor.empty([2, 4, 3]), null, null, c4(), c4(), { training: true }),
     /input must be \(N, C\) or \(N, C, H, W\)/,
   );
+});
+
+Deno.test("setBnLayout rejects a layout the kernels cannot run", () => {
+  assert.throws(() => setBnLayout({ lpc: 64, wg: 8 }), /lpc 64 and wg 8 must be powers of 2/);
+  assert.throws(() => setBnLayout({ lpc: 3, wg: 64 }), /powers of 2/);
+  assert.throws(() => setBnLayout({ lpc: 1, wg: 512 }), /≤ 256/);
 });

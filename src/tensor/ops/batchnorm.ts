@@ -59,6 +59,26 @@ const FWD = [
 const BWD = [kernel("batchnorm_bwd", SCALAR + bwdSrc), kernel("batchnorm_bwd_v4", VEC4 + bwdSrc)];
 
 let cpuAdapter: boolean | undefined;
+let forced: { lpc: number; wg: number } | null = null;
+
+/**
+ * Forces the lane layout of the fused kernels (`lpc` lanes per channel, a power of 2 ≤ `wg`;
+ * `wg` lanes per workgroup, ≤ 256), or restores the adapter's choice with null: lets the
+ * tests on one adapter cover the layout another adapter gets (see `bnLayout`).
+ * @throws when the layout is not one the kernels support
+ */
+export function setBnLayout(layout: { lpc: number; wg: number } | null): void {
+  if (layout) {
+    const { lpc, wg } = layout;
+    const pow2 = (v: number) => Number.isInteger(v) && v >= 1 && (v & (v - 1)) === 0;
+    if (!pow2(lpc) || !pow2(wg) || lpc > wg || wg > 256) {
+      throw new Error(
+        `setBnLayout: lpc ${lpc} and wg ${wg} must be powers of 2 with lpc ≤ wg ≤ 256`,
+      );
+    }
+  }
+  forced = layout && { ...layout };
+}
 
 /**
  * How the fused kernels lay channels on lanes: `vec` 4-wide loads when every activation
@@ -75,6 +95,7 @@ export function bnLayout(
   acts: readonly Tensor[],
 ): { vec: boolean; lpc: number; wg: number } {
   const vec = HW >= 4 && acts.every((t) => t.offset % 4 === 0 && t.size % 4 === 0);
+  if (forced) return { vec, ...forced };
   cpuAdapter ??= gpu().adapter.info.isFallbackAdapter;
   return cpuAdapter ? { vec, lpc: 1, wg: 8 } : { vec, lpc: 64, wg: 64 };
 }
