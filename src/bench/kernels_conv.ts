@@ -12,7 +12,8 @@
  * passes (fwd, bwd-input, bwd-weight), `--conv-match=TEXT` only the layers whose label
  * contains TEXT, `--no-bn` drops the BN+PReLU rows, `--bn-only` keeps only them (BN rows and
  * the copy bandwidth are always timed many calls per synchronisation, see `amortisedMs`),
- * `--conv-reps` times several calls per GPU synchronisation on both sides (see `timeReps`).
+ * conv rows are timed several calls per GPU synchronisation on both sides (see `timeReps`);
+ * `--sync-each` times one call per synchronisation instead.
  *
  * @module
  */
@@ -88,15 +89,15 @@ function random(n: number): Float32Array {
 const TIMING = { warmup: 1, minRuns: 1, minMs: 600 };
 
 /**
- * Calls per synchronisation: with `--conv-reps` every timed sample records the op R times,
+ * Calls per synchronisation: by default every timed sample records the op R times,
  * then waits once, and reports the time over R, on both sides; R is chosen per op and side
  * from one timed call (after a warm-up call) so that a sample holds about REPS_MS of work
- * (1 ≤ R ≤ 16). Without the flag R = 1. Why: an empty `onSubmittedWorkDone` round trip alone
- * takes ~11 ms under Deno's WebGPU (measured 2026-12-04), which is most of a small layer's
- * time at R = 1, for ours and the peer alike, so those rows compare the round trip instead of
- * the kernels.
+ * (1 ≤ R ≤ 16). With `--sync-each`, R = 1. Why: an empty `onSubmittedWorkDone` round trip
+ * alone takes ~11 ms under Deno's WebGPU (measured 2026-12-04), which is most of a small
+ * layer's time at R = 1, for ours and the peer alike, so those rows would compare the round
+ * trip instead of the kernels; training records a whole step before it waits, as R > 1 does.
  */
-let amortise = false;
+let amortise = true;
 const REPS_MS = 120;
 
 /** Median ms per call of `record` (records one op), R calls per `wait` (see `amortise`). */
@@ -366,7 +367,7 @@ export async function convRows(
     }
   }
   const match = flag("conv-match");
-  amortise = opts.args?.includes("--conv-reps") ?? false;
+  amortise = !(opts.args?.includes("--sync-each") ?? false);
   const withBn = !opts.args?.includes("--no-bn");
   const bnOnly = opts.args?.includes("--bn-only") ?? false;
   await initGpu();
