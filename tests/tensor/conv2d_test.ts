@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { gpu, initGpu } from "../../src/gpu/device.ts";
 import { backward } from "../../src/tensor/autograd.ts";
-import { conv2d, setIm2colBudget } from "../../src/tensor/ops/conv2d.ts";
+import { conv2d, setIm2colBudget, setWgradSlots } from "../../src/tensor/ops/conv2d.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
   poisonPool,
@@ -142,6 +142,33 @@ Deno.test("conv2d GEMM route splits the batch into im2col chunks", async (t) => 
     }
   } finally {
     setIm2colBudget(old);
+  }
+});
+
+Deno.test("conv2d weight gradient GEMM route: image slots, accumulation, chunks", async (t) => {
+  // Slots 2 over 5 images: partial sums written, accumulated (beta = 1) over the next images,
+  // then reduced; once straight off x (1×1 s1, pixels % 4 == 0), once through im2col in
+  // chunks of one image (budget 1 byte: one slot, beta = 1 across chunks), once in one chunk.
+  const oldSlots = setWgradSlots(2);
+  try {
+    for (
+      const [cs, budget] of [
+        [c("slots 1x1 32→40 s1 @8x6 batch 5", 5, 32, 8, 6, 40, 1, 1, 0), 0],
+        [c("slots 3x3 16→24 s1 @7x9 batch 5", 5, 16, 7, 9, 24, 3, 1, 1), 0],
+        [c("slots 3x3 16→24 s2 @9x7 batch 3 chunked", 3, 16, 9, 7, 24, 3, 2, 1), 1],
+        [c("slots 1x1 32→16 s1 @7x7 batch 3 (im2col)", 3, 32, 7, 7, 16, 1, 1, 0), 0],
+      ] as const
+    ) {
+      const old = budget ? setIm2colBudget(budget) : null;
+      try {
+        await t.step(`${cs.label} f32`, () => check(cs, "f32", 1e-4));
+        if (gpu().features.f16) await t.step(`${cs.label} f16`, () => check(cs, "f16", 1e-2));
+      } finally {
+        if (old !== null) setIm2colBudget(old);
+      }
+    }
+  } finally {
+    setWgradSlots(oldSlots);
   }
 });
 

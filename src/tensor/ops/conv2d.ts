@@ -27,9 +27,18 @@
  *   GEMM route, depthwise layers the generated kernels (the tiled one writes through the
  *   output dilation), strided dense layers the GEMM route into a dense buffer per phase that
  *   `conv2d_scatter_phase.wgsl` writes into dX at stride s.
- * - backward to weight: `conv2d_wgrad.wgsl`, lanes along input channels, the (n, oy) rows
- *   split over workgroups when the weight is small, partials summed by
- *   `conv2d_reduce_splits.wgsl`.
+ * - backward to weight, dense (groups = 1, C·kH·kW ≥ 32): GEMM, dW[K × C·kH·kW] =
+ *   Σ_n dY_n[K × P] · col_nᵀ (`gemm()` with transposed B, K = the pixels P). col is x itself
+ *   for a 1×1 stride-1 conv whose P is a multiple of 4, else the forward's im2col buffer,
+ *   images in the same chunks. Each GEMM dispatch takes a batch of `slots` images (batch
+ *   strides on dY and col) into as many partial sums, beta = 1 on later dispatches and chunks,
+ *   summed by `conv2d_reduce_splits.wgsl`; slots (≤ images per chunk, partials ≤ 32 MiB) are
+ *   added until the GEMM has ~1024 invocations, so small weights (64→64 1×1: 32
+ *   invocations per image) still fill both cores; large ones (≥ 1024 invocations) take one
+ *   slot and accumulate straight into dW (in T: an f16 dW is rounded once per image).
+ * - backward to weight, the rest (Cin = 3 stems, the grouped g64 conv, depthwise):
+ *   `conv2d_wgrad.wgsl`, lanes along input channels, the (n, oy) rows split over workgroups
+ *   when the weight is small, f32 partials summed by `conv2d_reduce_splits.wgsl`.
  *
  * Why (lavapipe: 2 CPU cores, invocations as 8-wide SIMD lanes, every storage load a per-lane
  * scalar loop, function-scope arrays in scratch memory): cost follows the number of load
@@ -39,13 +48,23 @@
  * 16 + 8 vec4 loads per 512 FMAs; im2col costs one pass of 2·C·kH·kW·P element moves per
  * image, 1/K of the GEMM's FMAs. The im2col buffer (231 MB for 8×64×112×112 3×3) is why
  * images are chunked: one binding holds at most 128 MiB. Measured 2026-12-04 (`deno task
- * bench kernels --conv-only --conv-pass=fwd --conv-reps`, batch 8, f32, same run against
+ * bench kernels --conv-only --conv-pass=fwd`, several calls per sync, batch 8, f32, same run against
  * tfjs, machine shared): forward ratios 1.54–6.67×, median 2.44×, 33/33 rows ≥ 1.5× (the
  * direct kernel everywhere: median 1.01×, 5/33); dense 3×3 2.4–9.1 GFLOP/s, 1×1 stride-1
  * (GEMM on x) 3.0–8.1 (tfjs 0.9–3.3), depthwise 0.3–2.2 (tfjs 0.1–1.0). Backward to
  * input: 31/31 ≥ 1.5×, median 4.68× (was 22/31, 2.10×). With one call per synchronisation
- * (no `--conv-reps`, an ~11 ms round trip in every sample) forward is 28/33, the misses
+ * (`--sync-each`, an ~11 ms round trip in every sample) forward is 28/33, the misses
  * being the small depthwise layers where both sides sit on that floor.
+ *
+ * Backward to weight (`--conv-pass=bwd-weight`, 2026-12-05, same conditions,
+ * two runs): the GEMM route runs the 24 dense rows at 4.5–20 GFLOP/s (`conv2d_wgrad.wgsl`
+ * on them: 0.9–5.0), ratios 12.9–57.7× (were 2.45–18.6×); all rows 33/33 ≥ 1.5×, median
+ * 17.2–21.9× (3.84× in the run before the change). The tightest rows are on the old kernel
+ * before and after: the GDC 1.60–1.88× and dw 3×3 @7 1.88–2.19× over five runs. The old
+ * kernel stays where the GEMM does not apply: the stems (C·kH·kW = 27, 2.9–4.6×), the g64
+ * conv (no tfjs peer) and depthwise (2.5–5.2× except the two above). A depthwise kernel
+ * with one invocation per weight element (two loads per FMA, no scratch arrays) ran the
+ * GDC at 2.3–3.2 ms per call against the old kernel's 2.0–2.7, so it was dropped.
  *
  * @module
  */
@@ -593,10 +612,121 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, geo: ConvGeometry): T
   return dx;
 }
 
+/** Bytes of GEMM-route weight-gradient partial sums (one per image slot) at most. */
+const WGRAD_PART_BYTES = 32 << 20;
+/** GEMM invocations the weight-gradient route aims for per dispatch (image slots × tiles). */
+const WGRAD_TARGET = 1024;
+/** Image slots forced by `setWgradSlots` (0: chosen per shape). */
+let forcedSlots = 0;
+
+/**
+ * Forces the number of image slots (partial sums, at most the images per im2col chunk) of
+ * the GEMM route of the weight gradient, 0 to choose per shape again; returns the previous
+ * setting. Tests use it to run the slot and accumulation paths at small shapes.
+ */
+export function setWgradSlots(slots: number): number {
+  const old = forcedSlots;
+  forcedSlots = slots;
+  return old;
+}
+
+/** Whether the weight gradient takes the GEMM route (see the module notes). */
+function wgradGemmRoute(geo: ConvGeometry): boolean {
+  return geo.groups === 1 && geo.C * geo.KH * geo.KW >= GEMM_MIN_DEPTH;
+}
+
+/**
+ * Dense weight gradient as GEMM: dW[K × C·KH·KW] = Σ_n dY_n[K × P] · col_nᵀ, with col = x
+ * itself for a 1×1 stride-1 unpadded conv whose pixel count is a multiple of 4, else im2col
+ * (`conv2d_im2col.wgsl`, images in chunks as the forward). Each GEMM dispatch runs a batch of
+ * `slots` images into as many partial sums (beta = 1 once written), summed at the end by
+ * `conv2d_reduce_splits.wgsl`; slots give the GEMM parallelism when the weight is small.
+ */
+function wgradGemm(x: Tensor, dy: Tensor, geo: ConvGeometry, T: ScalarType): Tensor {
+  const { N, C, H, W, K, KH, KW, OH, OW, stride: S, padding } = geo;
+  const g = gpu();
+  const R = C * KH * KW;
+  const P = OH * OW;
+  const eb = x.elementBytes;
+  const dw = Tensor.empty([K, C, KH, KW], x.dtype, "conv2d backward weight");
+  const onX = KH === 1 && KW === 1 && S === 1 && padding === 0 && P % 4 === 0;
+  const P4 = onX ? P : Math.ceil(P / 4) * 4;
+  const perImage = R * P4;
+  const limit = g.maxBinding - 256;
+  // Images per im2col chunk: the column budget, and each chunk's x within one binding.
+  const nb = onX ? N : Math.max(
+    1,
+    Math.min(N, Math.floor(colBytes / (perImage * eb)), Math.floor(limit / (C * H * W * eb))),
+  );
+  const invocations = Math.ceil(K / 16) * Math.ceil(R / 8);
+  const slots = Math.max(
+    1,
+    Math.min(
+      nb,
+      forcedSlots || Math.ceil(WGRAD_TARGET / invocations),
+      Math.floor(Math.min(WGRAD_PART_BYTES, limit) / (K * R * eb)),
+    ),
+  );
+  const part = slots > 1 ? Tensor.empty([slots * K * R], x.dtype, "conv2d wgrad partials") : dw;
+  const col = onX ? null : Tensor.empty([nb * perImage], x.dtype, "conv2d im2col");
+  const nxt = Math.ceil(OW / 4);
+  let written = false;
+  for (let n0 = 0; n0 < N; n0 += nb) {
+    const m = Math.min(nb, N - n0);
+    if (col) {
+      const total = m * R * OH * nxt;
+      g.dispatch(IM2COL, {
+        label: `conv2d bwd-weight ${KH}x${KW} im2col`,
+        bindings: [span(x, n0 * C * H * W, m * C * H * W), col],
+        params: [C, H, W, OH, OW, padding, padding, nxt, R, P4, total],
+        workgroups: grid1d(total, 64),
+        overrides: { KH, KW, S },
+        types: { T },
+      });
+    }
+    for (let b0 = 0; b0 < m; b0 += slots) {
+      const s = Math.min(slots, m - b0);
+      gemm({
+        M: K,
+        N: R,
+        K: P,
+        a: span(dy, (n0 + b0) * K * P, s * K * P),
+        lda: P,
+        strideA: K * P,
+        b: col ? span(col, b0 * perImage, s * perImage) : span(x, (n0 + b0) * C * P, s * C * P),
+        transB: true,
+        ldb: P4,
+        strideB: perImage,
+        c: part,
+        ldc: R,
+        strideC: K * R,
+        batch: s,
+        beta: written ? 1 : 0,
+        dtype: T,
+        label: `conv2d bwd-weight ${KH}x${KW}`,
+      });
+      written = true;
+    }
+  }
+  col?.dispose();
+  if (part !== dw) {
+    g.dispatch(REDUCE, {
+      label: "conv2d bwd-weight reduce",
+      bindings: [part, dw],
+      params: [dw.size, slots],
+      workgroups: grid1d(dw.size, 64),
+      types: { T, PT: T },
+    });
+    part.dispose();
+  }
+  return dw;
+}
+
 /** Gradient of the convolution with respect to its weight (no autograd). */
 export function conv2dBackwardWeight(x: Tensor, dy: Tensor, geo: ConvGeometry): Tensor {
   const { N, C, H, W, K, KH, KW, OH, OW, stride, padding, groups } = geo;
   const T = floatType("conv2d backward", x);
+  if (wgradGemmRoute(geo)) return wgradGemm(x, dy, geo, T);
   const Cig = C / groups;
   const Cog = K / groups;
   const OCT = largestDivisor(Cog, KW === 1 ? [8, 4, 2, 1] : [4, 2, 1]);
@@ -624,7 +754,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, geo: ConvGeometry): 
       bindings: [part, dw],
       params: [dw.size, splits],
       workgroups: grid1d(dw.size, 64),
-      types: { T },
+      types: { T, PT: "f32" },
     });
     part.dispose();
   }
