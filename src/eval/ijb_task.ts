@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { positiveInt } from "./cli_args.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { writeNpy } from "../io/npy.ts";
 import { ALIGNED_BYTES, AlignError, createAligner, defaultAlignWorkers } from "./align_pool.ts";
@@ -370,15 +371,6 @@ const USAGE = `options:
   --workers N           decode+align worker threads (default: the number of CPUs;
                         0 = on the main thread)
   --quiet               no progress line`;
-
-function positiveInt(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`${what} must be a positive integer, got ${v}`);
-  }
-  return n;
-}
 
 function nonNegativeInt(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;

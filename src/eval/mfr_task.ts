@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { positiveInt } from "./cli_args.ts";
 import { initGpu } from "../gpu/device.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { EmbeddingStore, EmbeddingWriter } from "./embedding_store.ts";
@@ -279,15 +280,6 @@ const USAGE = `options:
                       1e-6,1e-5,1e-4)
   --keep-embeddings   keep <out>/<target>_embeddings.npy (L2-normalised, N×E float32)
   --quiet             no progress lines`;
-
-function positiveInt(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`${what} must be a positive integer, got ${v}`);
-  }
-  return n;
-}
 
 /** Parses a target's command line. */
 export function parseMfrArgs(args: string[], protocol: MfrProtocol): MfrTaskOptions {

@@ -9,6 +9,7 @@
  */
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
+import { positiveInt } from "./cli_args.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { readVerificationBin } from "./bin.ts";
 import { type EngineKind, openEngine } from "./engine.ts";
@@ -193,15 +194,6 @@ const USAGE = `options:
   --threads N         onnxruntime intra-op threads (default: all CPUs)
   --out FILE          write the results as JSON
   --quiet             no progress line`;
-
-function positiveInt(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`${what} must be a positive integer, got ${v}`);
-  }
-  return n;
-}
 
 /** Parses the target's command line (`set` given for a shorthand). */
 export function parseVerificationArgs(args: string[], set?: string): VerificationTaskOptions {
