@@ -22,6 +22,7 @@ import bwdSrc from "../../../kernels/batchnorm_bwd.wgsl" with { type: "text" };
 import { gpu } from "../../gpu/device.ts";
 import { f32, kernel } from "../../gpu/kernel.ts";
 import { record } from "../autograd.ts";
+import { copy } from "./elementwise.ts";
 import { floatType } from "../launch.ts";
 import { fmtShape, Tensor } from "../tensor.ts";
 
@@ -141,7 +142,7 @@ function dims(op: string, x: Tensor): [number, number, number] {
  * Validates the parameters against the input.
  * @throws naming the op, the shapes and the rule broken
  */
-export function checkBn(op: string, x: Tensor, p: BnParams, opts: BatchNormOptions): void {
+function checkBn(op: string, x: Tensor, p: BnParams, opts: BatchNormOptions): void {
   const [N, C, HW] = dims(op, x);
   floatType(op, x);
   const named: [string, Tensor | null][] = [
@@ -179,7 +180,7 @@ export function checkBn(op: string, x: Tensor, p: BnParams, opts: BatchNormOptio
 }
 
 /** Forward of BatchNorm (+PReLU, +residual) without autograd; returns y and the statistics. */
-export function bnForward(
+function bnForward(
   x: Tensor,
   p: BnParams,
   opts: BatchNormOptions,
@@ -231,7 +232,7 @@ export function bnForward(
  * Backward of BatchNorm (+PReLU) without autograd: dx, and the [3, C] f32 sums
  * (Σdz = dβ, Σdz·x̂ = dγ, Σdy·z·[z≤0] = dslope).
  */
-export function bnBackward(
+function bnBackward(
   x: Tensor,
   dy: Tensor,
   stats: Tensor,
@@ -272,7 +273,7 @@ export function bnBackward(
 }
 
 /** Row `i` of a [3, C] sums tensor as a fresh [C] tensor (a view on its own storage handle). */
-export function sumRow(sums: Tensor, i: number): Tensor {
+function sumRow(sums: Tensor, i: number): Tensor {
   const C = sums.shape[1];
   const r = sums.rows(i, i + 1);
   const v = r.view([C]);
@@ -294,27 +295,38 @@ export function batchNorm(
   runningVar: Tensor | null,
   opts: BatchNormOptions,
 ): Tensor {
-  const op = `batchNorm${opts.name ? `(${opts.name})` : ""}`;
-  const p: BnParams = { weight, bias, runningMean, runningVar, slope: null };
-  checkBn(op, x, p, opts);
+  return bnOp("batchNorm", x, { weight, bias, runningMean, runningVar, slope: null }, opts);
+}
+
+/**
+ * The autograd op shared by {@link batchNorm} and the fused `batchNormPrelu` / `batchNormAdd`
+ * (`kind` names it): checks, one forward dispatch, and a backward whose gradients follow the
+ * inputs x, weight, bias, slope, residual (those present).
+ */
+export function bnOp(kind: string, x: Tensor, p: BnParams, opts: BatchNormOptions): Tensor {
+  const { weight, bias, slope } = p;
+  const residual = p.residual ?? null;
+  checkBn(`${kind}${opts.name ? `(${opts.name})` : ""}`, x, p, opts);
   const { y, stats } = bnForward(x, p, opts);
-  const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
+  const inputs = [x, weight, bias, slope, residual].filter((t): t is Tensor => t !== null);
   const training = opts.training;
-  record("batchNorm", inputs, y, (dy, [xs, st, ws, bs]) => {
+  record(kind, inputs, y, (dy, [xs, st, ws, bs, ss]) => {
     const q: BnParams = {
       weight: weight ? ws : null,
       bias: bias ? bs : null,
       runningMean: null,
       runningVar: null,
-      slope: null,
+      slope: slope ? ss : null,
     };
     const { dx, sums } = bnBackward(xs, dy, st, q, training, x.requiresGrad);
     const grads: (Tensor | null)[] = [dx];
     if (weight) grads.push(weight.requiresGrad ? sumRow(sums, 1) : null);
     if (bias) grads.push(bias.requiresGrad ? sumRow(sums, 0) : null);
+    if (slope) grads.push(slope.requiresGrad ? sumRow(sums, 2) : null);
+    if (residual) grads.push(residual.requiresGrad ? copy(dy) : null);
     sums.dispose();
     return grads;
-  }, [x, stats, weight ?? stats, bias ?? stats]);
+  }, [x, stats, weight ?? stats, bias ?? stats, slope ?? stats]);
   stats.dispose();
   return y;
 }
