@@ -10,6 +10,7 @@ import type { DatasetSpec } from "./dataset.ts";
 import type { JpegBackend } from "./decode.ts";
 import { DataError } from "./errors.ts";
 import type { BadSample, InitMessage, ReplyMessage, TaskMessage } from "./worker.ts";
+import { WorkerGroup } from "./worker_group.ts";
 
 /** Options of {@link DecodePool}. */
 export interface PoolOptions {
@@ -31,17 +32,6 @@ export interface PoolOptions {
   flip?: boolean;
 }
 
-interface Pending {
-  resolve: (r: { bad: BadSample[]; ms: number }) => void;
-  reject: (e: Error) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  pending: Map<number, Pending>;
-  busy: number;
-}
-
 /** Per-worker timing of a pool since it started. */
 export interface PoolStats {
   /** Samples loaded by each worker. */
@@ -54,97 +44,40 @@ export interface PoolStats {
 export class DecodePool {
   /** The JPEG backend the workers use (null when the dataset needs no decoder). */
   readonly jpeg: string | null;
-  #slots: Slot[];
-  #nextId = 0;
-  #broken: Error | null = null;
+  #group: WorkerGroup<ReplyMessage>;
   #stats: PoolStats;
 
-  private constructor(slots: Slot[], jpeg: string | null) {
-    this.#slots = slots;
+  private constructor(group: WorkerGroup<ReplyMessage>, jpeg: string | null) {
+    this.#group = group;
     this.jpeg = jpeg;
-    this.#stats = { samples: slots.map(() => 0), ms: slots.map(() => 0) };
+    this.#stats = { samples: Array(group.size).fill(0), ms: Array(group.size).fill(0) };
   }
 
   /** Starts the workers and waits until each has opened the dataset. */
   static async create(o: PoolOptions): Promise<DecodePool> {
     if (!(o.workers >= 1)) throw new Error("a pool needs at least one worker");
-    const slots: Slot[] = [];
-    const ready: Promise<string | null>[] = [];
-    for (let w = 0; w < o.workers; w++) {
-      const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
-      const slot: Slot = { worker, pending: new Map(), busy: 0 };
-      slots.push(slot);
-      ready.push(
-        new Promise((resolve, reject) => {
-          worker.onmessage = (e: MessageEvent<ReplyMessage>) => {
-            const m = e.data;
-            if (m.type === "ready") resolve(m.jpeg);
-            else if (m.type === "error") reject(new Error(`decode worker ${w}: ${m.message}`));
-          };
-          worker.onerror = (e) => {
-            e.preventDefault();
-            reject(new Error(`decode worker ${w} failed to start: ${e.message}`));
-          };
-        }),
-      );
-      const init: InitMessage = {
-        type: "init",
-        spec: o.spec,
-        jpeg: o.jpeg ?? "auto",
-        images: o.images,
-        labels: o.labels,
-        numClasses: o.numClasses,
-        skipBad: o.skipBad ?? false,
-        flip: o.flip ?? false,
-      };
-      worker.postMessage(init);
-    }
-    let jpegs: (string | null)[];
-    try {
-      jpegs = await Promise.all(ready);
-    } catch (e) {
-      for (const s of slots) s.worker.terminate();
-      throw e;
-    }
-    const pool = new DecodePool(slots, jpegs[0]);
-    slots.forEach((s, w) => pool.#wire(s, w));
-    return pool;
-  }
-
-  #wire(slot: Slot, w: number) {
-    slot.worker.onmessage = (e: MessageEvent<ReplyMessage>) => {
-      const m = e.data;
-      if (m.type === "ready") return;
-      const p = slot.pending.get(m.id);
-      if (!p) return;
-      slot.pending.delete(m.id);
-      if (m.type === "done") {
-        this.#stats.ms[w] += m.ms;
-        p.resolve({ bad: m.bad, ms: m.ms });
-      } else {
-        p.reject(
-          m.file !== undefined
-            ? new DataError(m.problem, { file: m.file, key: m.key, offset: m.offset })
-            : new Error(m.message),
-        );
-      }
+    const init: InitMessage = {
+      type: "init",
+      spec: o.spec,
+      jpeg: o.jpeg ?? "auto",
+      images: o.images,
+      labels: o.labels,
+      numClasses: o.numClasses,
+      skipBad: o.skipBad ?? false,
+      flip: o.flip ?? false,
     };
-    const die = (why: string) => {
-      const err = new Error(`decode worker ${w} died: ${why}`);
-      this.#broken ??= err;
-      for (const p of slot.pending.values()) p.reject(err);
-      slot.pending.clear();
-    };
-    slot.worker.onerror = (e) => {
-      e.preventDefault();
-      die(e.message);
-    };
-    slot.worker.onmessageerror = () => die("a message could not be deserialised");
+    const { group, ready } = await WorkerGroup.start<ReplyMessage>(
+      new URL("./worker.ts", import.meta.url),
+      o.workers,
+      "decode",
+      () => init,
+    );
+    return new DecodePool(group, ready[0].jpeg);
   }
 
   /** Number of workers. */
   get size(): number {
-    return this.#slots.length;
+    return this.#group.size;
   }
 
   /** Samples and milliseconds per worker so far. */
@@ -152,15 +85,23 @@ export class DecodePool {
     return { samples: [...this.#stats.samples], ms: [...this.#stats.ms] };
   }
 
-  #send(w: number, start: number, indices: Int32Array, flipSeed: number) {
-    const slot = this.#slots[w];
-    const id = this.#nextId++;
+  async #send(w: number, start: number, indices: Int32Array, flipSeed: number) {
     this.#stats.samples[w] += indices.length;
-    return new Promise<{ bad: BadSample[]; ms: number }>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      const t: TaskMessage = { type: "task", id, start, indices, flipSeed };
-      slot.worker.postMessage(t);
-    });
+    const m = await this.#group.request(w, (id): TaskMessage => ({
+      type: "task",
+      id,
+      start,
+      indices,
+      flipSeed,
+    }));
+    if (m.type === "done") {
+      this.#stats.ms[w] += m.ms;
+      return { bad: m.bad, ms: m.ms };
+    }
+    if (m.type !== "error") throw new Error(`decode worker ${w}: unexpected ${m.type} reply`);
+    throw m.file !== undefined
+      ? new DataError(m.problem, { file: m.file, key: m.key, offset: m.offset })
+      : new Error(m.message);
   }
 
   /**
@@ -174,11 +115,11 @@ export class DecodePool {
     flipSeed = 0,
     only?: number,
   ): Promise<BadSample[]> {
-    if (this.#broken) throw this.#broken;
+    this.#group.check();
     const jobs: Promise<{ bad: BadSample[] }>[] = [];
     if (only !== undefined) jobs.push(this.#send(only, start, indices, flipSeed));
     else {
-      const n = this.#slots.length;
+      const n = this.#group.size;
       const per = Math.ceil(indices.length / n);
       for (let w = 0; w < n && w * per < indices.length; w++) {
         const part = indices.slice(w * per, Math.min(indices.length, (w + 1) * per));
@@ -193,12 +134,6 @@ export class DecodePool {
 
   /** Stops the workers; pending loads reject. */
   close(): void {
-    const err = new Error("decode pool closed");
-    this.#broken ??= err;
-    for (const s of this.#slots) {
-      for (const p of s.pending.values()) p.reject(err);
-      s.pending.clear();
-      s.worker.terminate();
-    }
+    this.#group.close("decode pool closed");
   }
 }

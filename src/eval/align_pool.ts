@@ -18,6 +18,7 @@ import {
   runAlignJob,
 } from "./align_job.ts";
 import type { AlignInitMessage, AlignJobMessage, AlignReplyMessage } from "./align_worker.ts";
+import { WorkerGroup } from "../data/worker_group.ts";
 
 export { ALIGNED_BYTES, AlignError, type AlignItems } from "./align_job.ts";
 
@@ -65,16 +66,6 @@ export class InlineAligner implements FaceAligner {
   }
 }
 
-interface Pending {
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  pending: Map<number, Pending>;
-}
-
 /** Images and milliseconds per worker of an {@link AlignPool} since it started. */
 export interface AlignPoolStats {
   /** Images aligned by each worker. */
@@ -96,15 +87,13 @@ function slice(job: AlignItems, a: number, b: number): AlignItems {
 /** Worker threads decoding and aligning into shared memory. */
 export class AlignPool implements FaceAligner {
   readonly jpeg: string;
-  #slots: Slot[];
-  #nextId = 0;
-  #broken: Error | null = null;
+  #group: WorkerGroup<AlignReplyMessage>;
   #stats: AlignPoolStats;
 
-  private constructor(slots: Slot[], jpeg: string) {
-    this.#slots = slots;
+  private constructor(group: WorkerGroup<AlignReplyMessage>, jpeg: string) {
+    this.#group = group;
     this.jpeg = jpeg;
-    this.#stats = { images: slots.map(() => 0), ms: slots.map(() => 0) };
+    this.#stats = { images: Array(group.size).fill(0), ms: Array(group.size).fill(0) };
   }
 
   /** Starts `workers` (≥ 1) workers and waits until each has its decoder. */
@@ -112,71 +101,19 @@ export class AlignPool implements FaceAligner {
     if (!(Number.isInteger(workers) && workers >= 1)) {
       throw new Error(`an align pool needs an integer number of workers ≥ 1, got ${workers}`);
     }
-    const slots: Slot[] = [];
-    const ready: Promise<string>[] = [];
-    for (let w = 0; w < workers; w++) {
-      const worker = new Worker(new URL("./align_worker.ts", import.meta.url), {
-        type: "module",
-      });
-      slots.push({ worker, pending: new Map() });
-      ready.push(
-        new Promise((resolve, reject) => {
-          worker.onmessage = (e: MessageEvent<AlignReplyMessage>) => {
-            const m = e.data;
-            if (m.type === "ready") resolve(m.jpeg);
-            else if (m.type === "error") reject(new Error(`align worker ${w}: ${m.message}`));
-          };
-          worker.onerror = (e) => {
-            e.preventDefault();
-            reject(new Error(`align worker ${w} failed to start: ${e.message}`));
-          };
-        }),
-      );
-      const init: AlignInitMessage = { type: "init", jpeg };
-      worker.postMessage(init);
-    }
-    let jpegs: string[];
-    try {
-      jpegs = await Promise.all(ready);
-    } catch (e) {
-      for (const s of slots) s.worker.terminate();
-      throw e;
-    }
-    const pool = new AlignPool(slots, jpegs[0]);
-    slots.forEach((s, w) => pool.#wire(s, w));
-    return pool;
-  }
-
-  #wire(slot: Slot, w: number) {
-    slot.worker.onmessage = (e: MessageEvent<AlignReplyMessage>) => {
-      const m = e.data;
-      if (m.type === "ready") return;
-      const p = slot.pending.get(m.id);
-      if (!p) return;
-      slot.pending.delete(m.id);
-      if (m.type === "done") {
-        this.#stats.ms[w] += m.ms;
-        p.resolve();
-      } else if (m.stage !== undefined) {
-        p.reject(new AlignError(m.file!, m.stage, m.item!, m.detail!));
-      } else p.reject(new Error(`align worker ${w}: ${m.message}`));
-    };
-    const die = (why: string) => {
-      const err = new Error(`align worker ${w} died: ${why}`);
-      this.#broken ??= err;
-      for (const p of slot.pending.values()) p.reject(err);
-      slot.pending.clear();
-    };
-    slot.worker.onerror = (e) => {
-      e.preventDefault();
-      die(e.message);
-    };
-    slot.worker.onmessageerror = () => die("a message could not be deserialised");
+    const init: AlignInitMessage = { type: "init", jpeg };
+    const { group, ready } = await WorkerGroup.start<AlignReplyMessage>(
+      new URL("./align_worker.ts", import.meta.url),
+      workers,
+      "align",
+      () => init,
+    );
+    return new AlignPool(group, ready[0].jpeg);
   }
 
   /** Number of workers. */
   get workers(): number {
-    return this.#slots.length;
+    return this.#group.size;
   }
 
   /** Images and milliseconds per worker so far. */
@@ -184,22 +121,24 @@ export class AlignPool implements FaceAligner {
     return { images: [...this.#stats.images], ms: [...this.#stats.ms] };
   }
 
-  #send(w: number, items: AlignItems, itemBase: number, out: Uint8Array): Promise<void> {
-    const slot = this.#slots[w];
-    const id = this.#nextId++;
+  async #send(w: number, items: AlignItems, itemBase: number, out: Uint8Array): Promise<void> {
     this.#stats.images[w] += alignItemCount(items);
-    return new Promise<void>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      const m: AlignJobMessage = {
-        type: "job",
-        id,
-        items,
-        itemBase,
-        out: out.buffer as SharedArrayBuffer,
-        byteOffset: out.byteOffset + itemBase * ALIGNED_BYTES,
-      };
-      slot.worker.postMessage(m);
-    });
+    const m = await this.#group.request(w, (id): AlignJobMessage => ({
+      type: "job",
+      id,
+      items,
+      itemBase,
+      out: out.buffer as SharedArrayBuffer,
+      byteOffset: out.byteOffset + itemBase * ALIGNED_BYTES,
+    }));
+    if (m.type === "done") {
+      this.#stats.ms[w] += m.ms;
+      return;
+    }
+    if (m.type !== "error") throw new Error(`align worker ${w}: unexpected ${m.type} reply`);
+    throw m.stage !== undefined
+      ? new AlignError(m.file!, m.stage, m.item!, m.detail!)
+      : new Error(`align worker ${w}: ${m.message}`);
   }
 
   /**
@@ -207,7 +146,7 @@ export class AlignPool implements FaceAligner {
    * (or all to worker `only`).
    */
   async align(job: AlignItems, out: Uint8Array, only?: number): Promise<void> {
-    if (this.#broken) throw this.#broken;
+    this.#group.check();
     const n = alignItemCount(job);
     if (!(out.buffer instanceof SharedArrayBuffer)) {
       throw new Error("AlignPool.align: the output must view a SharedArrayBuffer");
@@ -218,7 +157,7 @@ export class AlignPool implements FaceAligner {
     const jobs: Promise<void>[] = [];
     if (only !== undefined) jobs.push(this.#send(only, job, 0, out));
     else {
-      const W = this.#slots.length;
+      const W = this.#group.size;
       const per = Math.ceil(n / W);
       for (let w = 0; w < W && w * per < n; w++) {
         const a = w * per, b = Math.min(n, a + per);
@@ -240,13 +179,7 @@ export class AlignPool implements FaceAligner {
 
   /** Stops the workers; pending jobs reject. */
   close(): void {
-    const err = new Error("align pool closed");
-    this.#broken ??= err;
-    for (const s of this.#slots) {
-      for (const p of s.pending.values()) p.reject(err);
-      s.pending.clear();
-      s.worker.terminate();
-    }
+    this.#group.close("align pool closed");
   }
 }
 
