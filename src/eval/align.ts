@@ -250,7 +250,8 @@ export function warpAffine(
  * float32, so scikit-image runs Umeyama in float32 there and its matrix differs from the exact
  * one by ~1e-6 relative; that moves a sampling position across a 1/32-pixel step for about
  * 2 in 10⁴ output values, changing them by at most the source's neighbour difference / 32
- * (≤ 1 grey level on smooth images). Given the same matrix, the warp is bit-exact.
+ * (≤ 1 grey level on smooth images inside the source; up to 255/32 where the sample straddles
+ * the image edge and the zero border). Given the same matrix, the warp is bit-exact.
  */
 export function alignFace(
   rgb: Uint8Array,

@@ -252,18 +252,36 @@ Deno.test("alignFace vs the alignment of eval_ijbc.py (float32 and float64)", as
     } else {
       diff32 += d, n32 += ours.length;
       max32 = Math.max(max32, maxAbsDiff(ours, ref.aligns[i]));
-      if (i % 2 === 1) smooth32 = Math.max(smooth32, maxAbsDiff(ours, ref.aligns[i]));
+      if (i % 2 === 1) {
+        // smooth images: ≤ 1 grey level where the 2×2 sample lies inside the source; at the
+        // image edge a 1/32-px step mixes in the zero border and may move up to 255/32
+        const inv = invert(Array.from(estimateSimilarity(c.lmk)));
+        for (let y = 0; y < 112; y++) {
+          for (let x = 0; x < 112; x++) {
+            const [sx, sy] = apply(inv, [x, y]);
+            if (sx < 1 || sy < 1 || sx > c.w - 2 || sy > c.h - 2) continue;
+            for (let k = 0; k < 3; k++) {
+              const o = 3 * (y * 112 + x) + k;
+              smooth32 = Math.max(smooth32, Math.abs(ours[o] - ref.aligns[i][o]));
+            }
+          }
+        }
+      }
     }
   });
   console.log(
     `eval_ijbc.py (float32 Umeyama): ${diff32} of ${n32} values differ, max |diff| ${max32} ` +
-      `(smooth images ${smooth32}); with float64 inputs: ${diff64} values differ`,
+      `(smooth images inside the source ${smooth32}); with float64 inputs: ${diff64} values differ`,
   );
   // float64 inputs: the same matrix to ~1e-13, hence the same pixels
   assert.equal(diff64, 0, `seed ${SEED}`);
   // float32 in the reference: rare 1/32-px steps (see alignFace's doc)
   assert.ok(diff32 < 2e-3 * n32, `${diff32} values differ (seed ${SEED})`);
-  assert.ok(smooth32 <= 1 && max32 <= 255 / 32 + 1, `max |diff| ${max32} (seed ${SEED})`);
+  assert.ok(
+    smooth32 <= 1,
+    `smooth images inside the source: max |diff| ${smooth32} (seed ${SEED})`,
+  );
+  assert.ok(max32 <= 255 / 32 + 1, `max |diff| ${max32} (seed ${SEED})`);
 });
 
 /** Plain float64 bilinear: output pixel (x, y) samples src at M⁻¹·(x, y), zero outside. */
