@@ -10,10 +10,9 @@
  *
  * Filters (after `deno task bench kernels`): `--conv-pass=fwd,bwd-input` keeps only those
  * passes (fwd, bwd-input, bwd-weight), `--conv-match=TEXT` only the layers whose label
- * contains TEXT, `--no-bn` drops the BN+PReLU rows, `--bn-only` keeps only them (BN rows and
- * the copy bandwidth are always timed many calls per synchronisation, see `amortisedMs`),
- * conv rows are timed several calls per GPU synchronisation on both sides (see `timeReps`);
- * `--sync-each` times one call per synchronisation instead.
+ * contains TEXT, `--no-bn` drops the BN+PReLU rows, `--bn-only` keeps only them. Every row
+ * is timed many calls per GPU synchronisation, on both sides (see `amortise`);
+ * `--sync-each` times the conv rows one call per synchronisation instead.
  *
  * @module
  */
@@ -86,53 +85,86 @@ function random(n: number): Float32Array {
   return a;
 }
 
-const TIMING = { warmup: 1, minRuns: 1, minMs: 600 };
-
 /**
- * Calls per synchronisation: by default every timed sample records the op R times,
- * then waits once, and reports the time over R, on both sides; R is chosen per op and side
- * from one timed call (after a warm-up call) so that a sample holds about REPS_MS of work
- * (1 ≤ R ≤ 16). With `--sync-each`, R = 1. Why: an empty `onSubmittedWorkDone` round trip
- * alone takes ~11 ms under Deno's WebGPU (measured 2026-12-04), which is most of a small
- * layer's time at R = 1, for ours and the peer alike, so those rows would compare the round
- * trip instead of the kernels; training records a whole step before it waits, as R > 1 does.
+ * Calls per synchronisation: by default every timed sample records the op R times, then
+ * waits once, and reports the time over R, on both sides. R is chosen per op and side so
+ * that a sample holds about AMORTISE_MS of work (1 ≤ R ≤ `maxReps`, at most 1000), from a
+ * two-point estimate of one call's time (2 and 10 calls per wait: the difference cancels
+ * the wait). With `--sync-each`, R = 1. Why: an empty `onSubmittedWorkDone` round trip
+ * alone takes ~11 ms under Deno's WebGPU (measured 2026-12-04), more than a whole small
+ * layer (the GDC forward: ~0.3 ms), for ours and the peer alike, so such rows would compare
+ * the round trip instead of the kernels; a training step, too, records hundreds of
+ * dispatches before it waits. With 250 ms of work per sample the round trip is ≤ 5 % of it.
+ * (Until 2026-12-05 conv rows took R ≤ 16 from one call including the round trip: the GDC
+ * forward ran ~10 calls per 11 ms wait, so the wait was ~80 % of both sides' figures.)
  */
 let amortise = true;
-const REPS_MS = 120;
+const AMORTISE_MS = 250;
 
-/** Median ms per call of `record` (records one op), R calls per `wait` (see `amortise`). */
-async function timeReps(
+/**
+ * Median ms per call of `record` (records one op), R calls per `wait` (see `amortise`;
+ * `always`: even with `--sync-each`, as the BN rows and the copy bandwidth).
+ */
+async function amortisedMs(
   record: () => void,
-  wait: () => Promise<void>,
+  { wait = () => gpu().sync(), maxReps = 1000, always = false }: {
+    wait?: () => Promise<void>;
+    maxReps?: number;
+    always?: boolean;
+  } = {},
 ): Promise<number> {
-  let reps = 1;
-  if (amortise) {
-    record(); // compiles the pipelines
-    await wait();
+  const many = amortise || always;
+  const batch = async (n: number) => {
     const t0 = performance.now();
-    record();
+    for (let r = 0; r < n; r++) record();
     await wait();
-    const one = performance.now() - t0;
-    reps = Math.max(1, Math.min(16, Math.floor(REPS_MS / one)));
+    return performance.now() - t0;
+  };
+  let reps = 1, slow = false;
+  if (many) {
+    await batch(1); // compiles the pipelines
+    const one = await batch(1);
+    if (one >= AMORTISE_MS / 4) {
+      // the wait is a small part of one call already: no two-point estimate
+      reps = Math.max(1, Math.min(maxReps, Math.round(AMORTISE_MS / one)));
+      slow = one >= 4 * AMORTISE_MS;
+    } else {
+      const two = await batch(2);
+      const ten = await batch(10);
+      const per = Math.max((ten - two) / 8, ten / 10 / 20, 1e-3);
+      reps = Math.max(1, Math.min(maxReps, 1000, Math.ceil(AMORTISE_MS / per)));
+    }
   }
-  return await timeMedian(async () => {
-    for (let r = 0; r < reps; r++) record();
-    await wait();
-  }, TIMING) / reps;
+  return await timeMedian(() => batch(reps).then(() => {}), {
+    warmup: many ? 0 : 1,
+    minRuns: slow ? 1 : 3,
+    minMs: many ? 0 : 600,
+  }) / reps;
 }
 
-async function timeOurs(fn: () => Tensor): Promise<number> {
-  return await timeReps(() => tidy(() => void fn()), () => gpu().sync());
+/** `amortisedMs` of one of our ops; its outputs are disposed right after recording. */
+function timeOurs(fn: () => Tensor, always = false): Promise<number> {
+  return amortisedMs(() => tidy(() => void fn()), { always });
 }
 
-/** Median ms of a tfjs op, synchronised on tfjs's queue (see `syncTfjs`). */
-async function peerTime(tf: Tfjs | null, fn: (tf: Tfjs) => TfTensor): Promise<number | null> {
+/**
+ * Median ms of a tfjs op, synchronised on tfjs's queue (see `syncTfjs`); its outputs
+ * (`outBytes` each) live until the wait, so at most 256 MiB of them per sample.
+ */
+async function peerTime(
+  tf: Tfjs | null,
+  outBytes: number,
+  fn: (tf: Tfjs) => TfTensor,
+): Promise<number | null> {
   if (!tf) return null;
   try {
     const outs: TfTensor[] = [];
-    return await timeReps(() => void outs.push(fn(tf)), async () => {
-      await syncTfjs(tf, outs[outs.length - 1]);
-      for (const o of outs.splice(0)) o.dispose();
+    return await amortisedMs(() => void outs.push(fn(tf)), {
+      wait: async () => {
+        await syncTfjs(tf, outs[outs.length - 1]);
+        for (const o of outs.splice(0)) o.dispose();
+      },
+      maxReps: Math.max(1, Math.floor((256 << 20) / outBytes)),
     });
   } catch (e) {
     console.error(`tfjs peer failed: ${(e as Error).message}`);
@@ -192,6 +224,7 @@ async function convShapeRows(
     const fwdOurs = await timeOurs(() => conv2dForward(x, w, null, geo));
     const fwdPeer = await peerTime(
       peerOk,
+      4 * N * K * OH * OW,
       (t) =>
         depthwise
           ? t.depthwiseConv2d(tx as never, tw as never, stride, padding as never)
@@ -202,7 +235,7 @@ async function convShapeRows(
 
   if (C > 3 && passes.has("bwd-input")) {
     const biOurs = await timeOurs(() => conv2dBackwardInput(dy, w, geo));
-    const biPeer = await peerTime(peerOk, (t) =>
+    const biPeer = await peerTime(peerOk, 4 * N * C * H * H, (t) =>
       t.engine().runKernel(
         depthwise ? "DepthwiseConv2dNativeBackpropInput" : "Conv2DBackpropInput",
         { dy: tdy!, filter: tw! },
@@ -215,7 +248,7 @@ async function convShapeRows(
 
   if (passes.has("bwd-weight")) {
     const bwOurs = await timeOurs(() => conv2dBackwardWeight(x, dy, geo));
-    const bwPeer = await peerTime(peerOk, (t) =>
+    const bwPeer = await peerTime(peerOk, 4 * K * (C / groups) * k * k, (t) =>
       t.engine().runKernel(
         depthwise ? "DepthwiseConv2dNativeBackpropFilter" : "Conv2DBackpropFilter",
         { x: tx!, dy: tdy! },
@@ -240,7 +273,7 @@ async function copyBandwidth(bytes: number): Promise<number> {
   const a = g.device.createBuffer({ size: bytes, usage });
   const b = g.device.createBuffer({ size: bytes, usage });
   // many copies per synchronisation, as the BN rows (see `amortisedMs`)
-  const ms = await amortisedMs(() => g.copy(a, 0, b, 0, bytes));
+  const ms = await amortisedMs(() => g.copy(a, 0, b, 0, bytes), { always: true });
   a.destroy();
   b.destroy();
   return 2 * bytes / ms / 1e6;
@@ -260,42 +293,10 @@ async function kernelCopyBandwidth(bytes: number): Promise<number> {
       bindings: [x, y],
       params: [n / 4],
       workgroups: [Math.ceil(n / 4096)],
-    })
-  );
+    }), { always: true });
   x.dispose();
   y.dispose();
   return 2 * bytes / ms / 1e6;
-}
-
-/** Work per synchronisation of the BN rows and the copy bandwidth (ms). */
-const AMORTISE_MS = 250;
-
-/**
- * Median ms per call of `record` (GPU work recorded, not awaited), with enough calls per
- * synchronisation for about AMORTISE_MS of work (at most 1000): the ~11 ms
- * `onSubmittedWorkDone` round trip of Deno's WebGPU would otherwise be most of a 7×7 BN's
- * time (0.3–1 ms) and cap those rows at a few % of the copy bandwidth whatever the kernels.
- * The copy bandwidth is timed the same way, so a row's ratio compares like with like (a
- * training step, too, records hundreds of dispatches per synchronisation).
- */
-async function amortisedMs(record: () => void): Promise<number> {
-  const g = gpu();
-  record(); // compiles the pipelines
-  await g.sync();
-  const t0 = performance.now();
-  for (let r = 0; r < 32; r++) record();
-  await g.sync();
-  const per = (performance.now() - t0) / 32; // an over-estimate: includes 1/32 of the round trip
-  const reps = Math.max(1, Math.min(1000, Math.ceil(AMORTISE_MS / per)));
-  return await timeMedian(async () => {
-    for (let r = 0; r < reps; r++) record();
-    await g.sync();
-  }, { warmup: 0, minRuns: 3, minMs: 0 }) / reps;
-}
-
-/** `amortisedMs` of an op whose outputs are disposed after recording. */
-function timeBn(fn: () => Tensor): Promise<number> {
-  return amortisedMs(() => tidy(() => void fn()));
 }
 
 async function bnRows(
@@ -312,10 +313,10 @@ async function bnRows(
   const params = [1, 0, 0, 1, 0.25].map((v) => Tensor.full([C], v));
   const [w, b, rm, rv, a] = params;
   const opts = { training: true };
-  const fwd = await timeBn(() => batchNormPrelu(x, w, b, rm, rv, a, opts));
-  const fwdSplit = await timeBn(() => prelu(batchNorm(x, w, b, rm, rv, opts), a));
+  const fwd = await timeOurs(() => batchNormPrelu(x, w, b, rm, rv, a, opts), true);
+  const fwdSplit = await timeOurs(() => prelu(batchNorm(x, w, b, rm, rv, opts), a), true);
   const fb = (fused: boolean) =>
-    timeBn(() => {
+    timeOurs(() => {
       for (const t of [x, w, b, a]) t.requiresGrad = true;
       const y = fused
         ? batchNormPrelu(x, w, b, rm, rv, a, opts)
@@ -327,7 +328,7 @@ async function bnRows(
         t.requiresGrad = false;
       }
       return y;
-    });
+    }, true);
   const both = await fb(true);
   const bothSplit = await fb(false);
   const gbs = (bytes: number, ms: number) => bytes / ms / 1e6;

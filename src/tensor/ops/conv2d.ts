@@ -55,6 +55,12 @@
  * input: 31/31 ≥ 1.5×, median 4.68× (was 22/31, 2.10×). With one call per synchronisation
  * (`--sync-each`, an ~11 ms round trip in every sample) forward is 28/33, the misses
  * being the small depthwise layers where both sides sit on that floor.
+ * 2026-12-05, whole `kernels` bench with ~250 ms of work per wait on both sides (the old
+ * cap of 16 calls per wait left the GDC forward's ~11 ms round trip ~80 % of its figure):
+ * forward 33/33 ≥ 1.5×, median 2.90×, range 1.55× (dw 3×3 s2 @56, ~1.15 input loads per
+ * input element, near the floor of one) to 4.85×; the GDC forward 1.91 GFLOP/s against
+ * tfjs's 0.53 (3.63×; 1.44× under the old timing); backward to input 31/31, median 4.95×;
+ * backward to weight 33/33, median 20.4×.
  *
  * Backward to weight (`--conv-pass=bwd-weight`, 2026-12-05, same conditions,
  * two runs): the GEMM route runs the 24 dense rows at 4.5–20 GFLOP/s (`conv2d_wgrad.wgsl`
