@@ -44,6 +44,8 @@ const SYMBOLS = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  getppid: { parameters: [], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   futex_wait: {
     name: "syscall",
@@ -205,4 +207,17 @@ export class SharedRegion {
 export function processAlive(pid: number): boolean {
   if (libc().kill(pid, 0) === 0) return true;
   return errno() !== "ESRCH";
+}
+
+/**
+ * Asks the kernel to send this process SIGTERM when its parent exits (prctl
+ * PR_SET_PDEATHSIG), so ranks never outlive a launcher that was killed. Returns false when the
+ * parent is already gone (its pid is no longer our parent's).
+ */
+export function terminateWithParent(parentPid: number): boolean {
+  const c = libc();
+  if (c.prctl(1, /* PR_SET_PDEATHSIG */ 15n, /* SIGTERM */ 0n, 0n, 0n) !== 0) {
+    throw new Error(`prctl(PR_SET_PDEATHSIG): ${errno()}`);
+  }
+  return c.getppid() === parentPid;
 }

@@ -183,12 +183,7 @@ export class ShmCollective implements Collective {
   }
 
   #checkPeers(what: string): void {
-    const a = Atomics.load(this.#h, H_ABORT);
-    if (a !== 0 && a !== this.rank + 1) {
-      throw new Error(
-        `rank ${this.rank}: rank ${a - 1} failed during ${what}; see its error above`,
-      );
-    }
+    // a dead peer first (every rank sees it and names it), then another rank's abort
     for (let r = 0; r < this.world; r++) {
       const pid = Atomics.load(this.#h, H_PID + r);
       if (r !== this.rank && pid !== 0 && !processAlive(pid)) {
@@ -196,6 +191,12 @@ export class ShmCollective implements Collective {
           `rank ${this.rank}: rank ${r} (pid ${pid}) exited during ${what}; the job stops`,
         );
       }
+    }
+    const a = Atomics.load(this.#h, H_ABORT);
+    if (a !== 0 && a !== this.rank + 1) {
+      throw new Error(
+        `rank ${this.rank}: rank ${a - 1} failed during ${what}; see its error above`,
+      );
     }
   }
 

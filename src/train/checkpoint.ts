@@ -91,22 +91,59 @@ export async function saveCheckpoint(
       full.set("optim.ctl", { dtype: "int32", shape: [d.length], data: Int32Array.from(d) });
     }),
   );
-  reads.push(
-    pfc.optimizer.ctl.read().then((d) => {
-      full.set("pfc.ctl", { dtype: "int32", shape: [d.length], data: Int32Array.from(d) });
-    }),
-  );
-  const E = pfc.embeddingSize, rows = pfc.shard.numLocal;
-  reads.push(pfc.readWeights().then((d) => void full.set("pfc.weight", f32([rows, E], d))));
-  for (let i = 0; i < pfc.optimizer.stateSlots; i++) {
-    reads.push(pfc.readState(i).then((d) => void full.set(`pfc.state.${i}`, f32([rows, E], d))));
-  }
+  reads.push(readPfc(pfc, full));
   await Promise.all(reads);
   const ordered = new Map([...full].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const statePath = `${dir}/${STATE_FILE}`;
   await writeSafetensors(statePath, ordered, { trainer: JSON.stringify(record) });
   await writeSafetensors(`${dir}/${MODEL_FILE}`, sd, { network: record.network });
   return statePath;
+}
+
+/** Reads this rank's Partial FC tensors (`pfc.ctl`, `pfc.weight`, `pfc.state.<i>`) into `out`. */
+async function readPfc(pfc: PartialFC, out: Map<string, HostTensor>): Promise<void> {
+  const E = pfc.embeddingSize, rows = pfc.shard.numLocal;
+  const reads: Promise<void>[] = [
+    pfc.optimizer.ctl.read().then((d) => {
+      out.set("pfc.ctl", { dtype: "int32", shape: [d.length], data: Int32Array.from(d) });
+    }),
+    pfc.readWeights().then((d) => void out.set("pfc.weight", f32([rows, E], d))),
+  ];
+  for (let i = 0; i < pfc.optimizer.stateSlots; i++) {
+    reads.push(pfc.readState(i).then((d) => void out.set(`pfc.state.${i}`, f32([rows, E], d))));
+  }
+  await Promise.all(reads);
+}
+
+/** The Partial FC shard file of rank `rank` (> 0) of a multi-process run (`prev`: the one before). */
+export function shardFile(rank: number, prev = false): string {
+  return `checkpoint.rank${rank}${prev ? ".prev" : ""}.safetensors`;
+}
+
+/**
+ * Saves rank `rank`'s Partial FC shard (its centres, their optimiser state and step counter)
+ * as `dir/checkpoint.rank<rank>.safetensors`, stamped with the step and world size; rank 0's
+ * shard lives in checkpoint.safetensors. The previous shard is kept as
+ * `checkpoint.rank<rank>.prev.safetensors` until the next save, so a run killed between the
+ * shards and checkpoint.safetensors (written last) still resumes from a matching pair.
+ * Returns the path.
+ */
+export async function saveShard(
+  dir: string,
+  pfc: PartialFC,
+  meta: { rank: number; world: number; step: number },
+): Promise<string> {
+  const t = new Map<string, HostTensor>();
+  await readPfc(pfc, t);
+  const path = `${dir}/${shardFile(meta.rank)}`;
+  try {
+    await Deno.rename(path, `${dir}/${shardFile(meta.rank, true)}`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const ordered = new Map([...t].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  await writeSafetensors(path, ordered, { shard: JSON.stringify(meta) });
+  return path;
 }
 
 /** Reads a full checkpoint's record without loading tensors into the model. */
@@ -120,8 +157,16 @@ export async function readCheckpointRecord(path: string): Promise<TrainerRecord>
   return JSON.parse(metadata.trainer) as TrainerRecord;
 }
 
-/** Restores model, optimiser and Partial FC from a full checkpoint; returns its record. */
-export async function loadCheckpoint(path: string, parts: CheckpointParts): Promise<TrainerRecord> {
+/**
+ * Restores model, optimiser and Partial FC from a full checkpoint; returns its record. With
+ * `rank` > 0 (a multi-process run) the Partial FC shard comes from that rank's shard file
+ * beside `path`, which must carry the same step and world.
+ */
+export async function loadCheckpoint(
+  path: string,
+  parts: CheckpointParts,
+  rank = 0,
+): Promise<TrainerRecord> {
   const { tensors, metadata } = await readSafetensors(path);
   if (!metadata.trainer) throw new Error(`${path}: not a training checkpoint`);
   const record = JSON.parse(metadata.trainer) as TrainerRecord;
@@ -139,19 +184,50 @@ export async function loadCheckpoint(path: string, parts: CheckpointParts): Prom
       g.upload(s.buffer, s.byteOffset, toFloat32(h));
     });
   }
+  let pfcPath = path, pfcTensors = tensors;
+  if (rank > 0) {
+    const seen: string[] = [];
+    for (const prev of [false, true]) {
+      const p = path.replace(/[^/]*$/, shardFile(rank, prev));
+      let shard;
+      try {
+        shard = await readSafetensors(p);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw e;
+      }
+      const meta = shard.metadata.shard ? JSON.parse(shard.metadata.shard) : {};
+      if (meta.step === record.step && meta.world === record.world && meta.rank === rank) {
+        pfcPath = p;
+        pfcTensors = shard.tensors;
+        break;
+      }
+      seen.push(`${p} (rank ${meta.rank}, step ${meta.step}, world ${meta.world})`);
+    }
+    if (pfcTensors === tensors) {
+      throw new Error(
+        `${path} is step ${record.step} of a ${record.world}-process run, but rank ${rank}'s ` +
+          `Partial FC shard for it is missing (${seen.join("; ") || "no shard files"}); ` +
+          "resume with the output folder of that run and the same --nproc",
+      );
+    }
+  }
   for (
-    const [key, ctl] of [["optim.ctl", optimizer.ctl], ["pfc.ctl", pfc.optimizer.ctl]] as const
+    const [key, ctl, from, t] of [
+      ["optim.ctl", optimizer.ctl, path, tensors],
+      ["pfc.ctl", pfc.optimizer.ctl, pfcPath, pfcTensors],
+    ] as const
   ) {
-    const h = tensors.get(key);
-    if (!h) throw new Error(`${path}: missing ${key}`);
+    const h = t.get(key);
+    if (!h) throw new Error(`${from}: missing ${key}`);
     g.upload(ctl.buffer, ctl.byteOffset, h.data as Int32Array);
   }
-  const w = tensors.get("pfc.weight");
-  if (!w) throw new Error(`${path}: missing pfc.weight`);
+  const w = pfcTensors.get("pfc.weight");
+  if (!w) throw new Error(`${pfcPath}: missing pfc.weight`);
   const states: Float32Array[] = [];
   for (let i = 0; i < pfc.optimizer.stateSlots; i++) {
-    const s = tensors.get(`pfc.state.${i}`);
-    if (!s) throw new Error(`${path}: missing pfc.state.${i}`);
+    const s = pfcTensors.get(`pfc.state.${i}`);
+    if (!s) throw new Error(`${pfcPath}: missing pfc.state.${i}`);
     states.push(toFloat32(s));
   }
   pfc.load(toFloat32(w), states);

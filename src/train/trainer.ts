@@ -21,12 +21,14 @@ import { backward, tidy } from "../tensor/mod.ts";
 import { imagesToTensor } from "../tensor/ops/preprocess.ts";
 import type { Collective } from "../dist/collective.ts";
 import { SingleCollective } from "../dist/single.ts";
+import { checkReplicas, GradSync } from "../dist/grad_sync.ts";
 import { clipGradNorm } from "./clip.ts";
 import {
   loadCheckpoint,
   MODEL_FILE,
   readCheckpointRecord,
   saveCheckpoint,
+  saveShard,
   STATE_FILE,
   type TrainerRecord,
 } from "./checkpoint.ts";
@@ -71,7 +73,7 @@ export interface TrainResult {
 async function checkWritable(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true });
-    const probe = `${dir}/.write-probe`;
+    const probe = `${dir}/.write-probe-${Deno.pid}`; // per process: ranks probe at once
     await Deno.writeTextFile(probe, "");
     await Deno.remove(probe);
   } catch (e) {
@@ -161,14 +163,24 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   const { data, resume } = await preflight(config);
   const collective = opts.collective ?? new SingleCollective();
   const { rank, world } = collective;
+  // rank 0 writes the logs, metrics, events, plot, model file and validation; every rank
+  // its Partial FC shard, and rank r > 0 its own log under <output>/rank<r>/
+  const lead = rank === 0;
+  if (resume && resume.world !== world) {
+    throw new Error(
+      `--resume: ${config.output}/${STATE_FILE} was saved by ${resume.world} process(es); ` +
+        `resume with --nproc ${resume.world}`,
+    );
+  }
   const g = await initGpu();
   let bar: ProgressBar | null = null;
-  const log = await TrainingLog.open(config.output, {
-    echo: opts.echo ?? true,
+  const log = await TrainingLog.open(lead ? config.output : `${config.output}/rank${rank}`, {
+    echo: lead && (opts.echo ?? true),
     beforeEcho: () => bar?.clear(),
   });
-  const events = await EventWriter.create(`${config.output}/tensorboard`);
-  const metrics = await MetricsLog.open(`${config.output}/metrics.jsonl`, events);
+  const events = lead ? await EventWriter.create(`${config.output}/tensorboard`) : null;
+  const metrics = events ? await MetricsLog.open(`${config.output}/metrics.jsonl`, events) : null;
+  if (world > 1) log.info(`rank ${rank} of ${world} (pid ${Deno.pid})`);
   log.info(`adapter: ${g.description}`);
   for (const [k, v] of Object.entries(config)) log.info(`${k.padEnd(32)}${JSON.stringify(v)}`);
   const fp16 = config.fp16 && g.features.f16;
@@ -205,6 +217,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   const optimizer = new Optimizer(model.trainableParameters(), optConfig, {
     skipIf: scaler?.foundInf,
   });
+  const gradSync = world > 1 ? new GradSync(optimizer.params, collective) : null;
   const pfc = new PartialFC({
     numClasses,
     embeddingSize: config.embedding_size,
@@ -231,14 +244,18 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   let step = 0;
   const best: Record<string, number> = {};
   if (resume) {
-    const rec = await loadCheckpoint(`${config.output}/${STATE_FILE}`, { model, optimizer, pfc });
+    const rec = await loadCheckpoint(
+      `${config.output}/${STATE_FILE}`,
+      { model, optimizer, pfc },
+      rank,
+    );
     step = rec.step;
     loader.restore(rec.sampler);
     Object.assign(best, rec.best);
     if (scaler && rec.lossScaler) scaler.restore(rec.lossScaler);
     log.info(`resumed from ${config.output}/${STATE_FILE} at step ${step}`);
   }
-  const valSets = await validationSets(config, log);
+  const valSets = lead ? await validationSets(config, log) : [];
 
   let stop: string | null = null;
   const onSignal = (sig: Deno.Signal) => () => {
@@ -258,7 +275,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     batchSize: config.batch_size,
     worldSize: world,
   });
-  bar = new ProgressBar({ total: lastStep, startStep: step });
+  bar = lead ? new ProgressBar({ total: lastStep, startStep: step }) : null;
   let pendingLoss: Promise<number> | null = null;
   let lastLoss = NaN;
   const record = async (): Promise<TrainerRecord> => ({
@@ -272,10 +289,25 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
     world,
     best,
   });
+  // the shards of ranks > 0 first, checkpoint.safetensors (rank 0) last, after a barrier
   const save = async () => {
-    const path = await saveCheckpoint(config.output, { model, optimizer, pfc }, await record());
+    if (!lead) await saveShard(config.output, pfc, { rank, world, step });
+    if (world > 1) await collective.barrier();
+    const path = lead
+      ? await saveCheckpoint(config.output, { model, optimizer, pfc }, await record())
+      : `${config.output}/${STATE_FILE}`;
+    if (world > 1) await collective.barrier();
     log.info(`saved ${path} and ${config.output}/${MODEL_FILE} at step ${step}`);
     return path;
+  };
+  // a signal reaches the ranks at different moments: they stop together at the first step
+  // after which any of them has one
+  const stopAll = async () => {
+    if (world === 1) return stop;
+    const flags = await collective.allGatherHost(Int32Array.of(stop ? 1 : 0));
+    const r = flags.findIndex((f) => f !== 0);
+    if (r >= 0 && !stop) stop = `a signal to rank ${r}`;
+    return stop;
   };
   const lastAcc: Record<string, number> = {};
   const validate = async () => {
@@ -293,7 +325,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
           highest: best[set.name],
         })
       ) log.info(line);
-      metrics.append({
+      metrics?.append({
         kind: "val",
         step,
         target: set.name,
@@ -329,6 +361,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
         // the optimiser skip the step), clip to norm 5, step, clear the gradients. Partial FC
         // updates its centres every micro-batch.
         if ((step + 1) % config.gradient_acc === 0) {
+          await gradSync?.average();
           scaler?.unscale(optimizer.params.flatMap((p) => (p.grad ? [p.grad] : [])));
           const norm = clipGradNorm(optimizer.params, 5);
           optimizer.step();
@@ -361,7 +394,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
             requiredHours: due.requiredHours,
           });
           log.info(line);
-          metrics.append({
+          metrics?.append({
             kind: "train",
             step,
             epoch,
@@ -376,7 +409,7 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
         bar?.update(step, { loss: lastLoss, epoch });
         if (config.verbose > 0 && step % config.verbose === 0) await validate();
         if (config.save_every > 0 && step % config.save_every === 0) await save();
-        if (stop || step >= lastStep) break;
+        if ((await stopAll()) || step >= lastStep) break;
       }
       if (pendingLoss) lastLoss = await pendingLoss;
       pendingLoss = null;
@@ -401,15 +434,22 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
       result.heldOut = lastAcc.toy;
       result.pixelBaseline = toy.pixelBaseline;
     }
-    const history = await readMetrics(`${config.output}/metrics.jsonl`);
-    await writePlot(`${config.output}/training.svg`, plotFromMetrics(history, opts.name));
-    log.info(`finished ${step} steps; plot in ${config.output}/training.svg`);
+    if (world > 1) {
+      const h = await checkReplicas(model.namedParameters().map(([, t]) => t), collective);
+      log.info(`replicas identical on ${world} ranks (parameter hash ${h.toString(16)})`);
+    }
+    if (lead) {
+      const history = await readMetrics(`${config.output}/metrics.jsonl`);
+      await writePlot(`${config.output}/training.svg`, plotFromMetrics(history, opts.name));
+      log.info(`finished ${step} steps; plot in ${config.output}/training.svg`);
+    } else log.info(`finished ${step} steps`);
     return result;
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     loader.close();
-    metrics.close();
-    events.close();
+    gradSync?.dispose();
+    metrics?.close();
+    events?.close();
     log.close();
     bar?.clear();
     await gpu().sync().catch(() => {});
