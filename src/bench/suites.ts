@@ -25,6 +25,7 @@ export const SUITES: Record<
   models: () => import("./models.ts"),
   eval: () => import("./eval.ts"),
   mfr: () => import("./mfr.ts"),
+  dist: () => import("./dist.ts"),
 };
 
 /** Runs the named suite. */

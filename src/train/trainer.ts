@@ -291,13 +291,17 @@ export async function train(config: Config, opts: TrainOptions): Promise<TrainRe
   });
   // the shards of ranks > 0 first, checkpoint.safetensors (rank 0) last, after a barrier
   const save = async () => {
-    if (!lead) await saveShard(config.output, pfc, { rank, world, step });
+    const shard = lead ? null : await saveShard(config.output, pfc, { rank, world, step });
     if (world > 1) await collective.barrier();
     const path = lead
       ? await saveCheckpoint(config.output, { model, optimizer, pfc }, await record())
       : `${config.output}/${STATE_FILE}`;
     if (world > 1) await collective.barrier();
-    log.info(`saved ${path} and ${config.output}/${MODEL_FILE} at step ${step}`);
+    log.info(
+      shard
+        ? `saved ${shard} (this rank's Partial FC shard) at step ${step}`
+        : `saved ${path} and ${config.output}/${MODEL_FILE} at step ${step}`,
+    );
     return path;
   };
   // a signal reaches the ranks at different moments: they stop together at the first step
