@@ -2,20 +2,29 @@
  * `deno task train [CONFIG] [--key value …] [--nproc N]`: trains a face-recognition backbone.
  * With no config it trains the embedded toy config on the generated toy-faces dataset and ends
  * with the held-out verification accuracy beside the raw-pixel baseline. `--nproc N` runs N
- * data-parallel ranks, one process each, exchanging gradients through shared memory. Also runs
+ * data-parallel ranks, one process each, exchanging gradients through shared memory; under
+ * `mpirun -np N` (Open MPI) every process is a rank and MPI connects them. Also runs
  * from a URL: `deno run -A https://…/train.ts configs/glint360k_r50.ts`.
  *
  * @module
  */
+import type { Collective } from "./src/dist/collective.ts";
 import { connectRank, launch, rankEnv } from "./src/dist/launch.ts";
+import { mpiEnv } from "./src/dist/mpi.ts";
+import { MpiCollective } from "./src/dist/mpi_collective.ts";
 import { loadConfig } from "./src/train/config.ts";
 import { preflight, train } from "./src/train/trainer.ts";
 
 const args = [...Deno.args];
 const configArg = args.length > 0 && !args[0].startsWith("-") ? args.shift() : undefined;
+let mpi: MpiCollective | null = null;
 try {
   const nproc = takeNproc(args);
   const env = rankEnv();
+  const m = mpiEnv();
+  if (m && m.size > 1 && nproc > 1) {
+    throw new Error("--nproc under mpirun: let mpirun start the processes (-np N), drop --nproc");
+  }
   const { config, name } = await loadConfig(configArg, args);
   if (!env && nproc > 1) {
     await preflight(config); // bad input: one line here, not one per rank
@@ -27,7 +36,9 @@ try {
       }),
     );
   }
-  const collective = env ? await connectRank(env) : undefined;
+  // under `mpirun -np N` (Open MPI): one rank per process, MPI between them
+  if (m && m.size > 1) mpi = new MpiCollective();
+  const collective: Collective | undefined = mpi ?? (env ? await connectRank(env) : undefined);
   const result = await train(config, { name, collective });
   if (result.heldOut !== undefined && result.pixelBaseline !== undefined) {
     console.log(
@@ -35,6 +46,7 @@ try {
         `raw-pixel baseline: ${(100 * result.pixelBaseline).toFixed(2)}%`,
     );
   }
+  mpi?.close();
 } catch (e) {
   const env = (() => {
     try {
@@ -43,7 +55,9 @@ try {
       return null;
     }
   })();
-  console.error(`train${env ? ` (rank ${env.rank})` : ""}: ${(e as Error).message}`);
+  const rank = env?.rank ?? mpi?.rank;
+  console.error(`train${rank !== undefined ? ` (rank ${rank})` : ""}: ${(e as Error).message}`);
+  mpi?.abort(1); // the other ranks would otherwise wait in their next collective
   Deno.exit(1);
 }
 

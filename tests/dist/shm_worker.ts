@@ -1,31 +1,49 @@
 // One rank of tests/dist/shm_collective_test.ts: a real process attached to the shared-memory
 // collective. Usage: shm_worker.ts NAME RANK WORLD SEED MODE (ops | mismatch | die | host).
 // Prints one JSON line of results (ops, host) or exits non-zero with the collective's error.
+// With NAME = mpi:DIR (under mpirun, ops only) it takes the MPI collective instead, rank and
+// world from MPI, and writes its line to DIR/rank<r>.json.
+import type { Collective } from "../../src/dist/collective.ts";
+import { MpiCollective } from "../../src/dist/mpi_collective.ts";
 import { ShmCollective } from "../../src/dist/shm_collective.ts";
 import { initGpu } from "../../src/gpu/device.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { rankData, SIZES } from "./shm_data.ts";
 
 const [name, rankS, worldS, seedS, mode] = Deno.args;
-const rank = Number(rankS), world = Number(worldS), seed = Number(seedS);
+const seed = Number(seedS);
+const mpiDir = name.startsWith("mpi:") ? name.slice(4) : null;
 // 256-byte slots: 64 elements, so every size above 64 crosses slots
-const c = await ShmCollective.connect({ name, rank, world, slotBytes: 256, pollMs: 50 });
+const shm = mpiDir ? null : await ShmCollective.connect({
+  name,
+  rank: Number(rankS),
+  world: Number(worldS),
+  slotBytes: 256,
+  pollMs: 50,
+});
+const mpi = mpiDir ? new MpiCollective() : null;
+const c: Collective = (shm ?? mpi)!;
+const { rank, world } = c;
+const emit = async (line: string) => {
+  if (mpiDir) await Deno.writeTextFile(`${mpiDir}/rank${rank}.json`, line);
+  else console.log(line);
+};
 try {
-  if (mode === "host") {
+  if (mode === "host" && shm) {
     const out: Record<string, number[]> = {};
     for (const n of SIZES) {
       const a = rankData(seed, rank, n, n);
-      await c.allReduceHost(a, "sum");
+      await shm.allReduceHost(a, "sum");
       out[`sum${n}`] = Array.from(a);
       out[`gather${n}`] = Array.from(await c.allGatherHost(rankData(seed, rank, 100 + n, n, true)));
-      const rs = await c.reduceScatterHost(rankData(seed, rank, 200 + n, n * world), "max");
+      const rs = await shm.reduceScatterHost(rankData(seed, rank, 200 + n, n * world), "max");
       out[`rsmax${n}`] = Array.from(rs);
       const b = rankData(seed, rank, 300 + n, n);
-      await c.broadcastHost(b, world - 1);
+      await shm.broadcastHost(b, world - 1);
       out[`bcast${n}`] = Array.from(b);
       await c.barrier();
     }
-    console.log(JSON.stringify(out));
+    await emit(JSON.stringify(out));
   } else if (mode === "ops") {
     await initGpu();
     const out: Record<string, number[]> = {};
@@ -49,20 +67,23 @@ try {
       out[`bcast${n}`] = Array.from(await b.read());
       for (const u of [t, m, x, all, big, mine, b]) u.dispose();
     }
-    console.log(JSON.stringify(out));
-  } else if (mode === "mismatch") {
+    await emit(JSON.stringify(out));
+  } else if (mode === "mismatch" && shm) {
     const a = rankData(seed, rank, 1, 10);
-    if (rank === 1) await c.allGatherHost(a);
-    else await c.allReduceHost(a);
-  } else if (mode === "die") {
-    await c.allReduceHost(rankData(seed, rank, 1, 100));
+    if (rank === 1) await shm.allGatherHost(a);
+    else await shm.allReduceHost(a);
+  } else if (mode === "die" && shm) {
+    await shm.allReduceHost(rankData(seed, rank, 1, 100));
     if (rank === world - 1) Deno.exit(3);
-    await c.allReduceHost(rankData(seed, rank, 2, 100));
-    await c.barrier();
+    await shm.allReduceHost(rankData(seed, rank, 2, 100));
+    await shm.barrier();
+  } else {
+    throw new Error(`mode ${mode} is not for ${mpiDir ? "MPI" : "shared memory"}`);
   }
 } catch (e) {
   console.error((e as Error).message);
   Deno.exit(2);
 } finally {
-  c.close();
+  shm?.close();
+  mpi?.close();
 }
