@@ -1,6 +1,7 @@
 /**
  * `deno task bench dist`: all-reduce (f32 sum) between W processes of this machine, ours
- * (src/dist/shm_collective.ts: shared memory and futexes) beside PyTorch's gloo backend
+ * (src/dist/shm_collective.ts: shared memory and futexes; and src/dist/mpi_collective.ts:
+ * Open MPI through FFI, under mpirun) beside PyTorch's gloo backend
  * (`torch.distributed.all_reduce` on CPU tensors, src/bench/dist_torch.py) at the same sizes
  * in the same run. Unit: GB/s of algorithm bandwidth (n·4 bytes / time, as nccl-tests'
  * "algbw"), so small sizes show latency. Flags: `--world 2` (default 2), `--quick` (two
@@ -57,6 +58,21 @@ export async function run(opts: SuiteOptions): Promise<BenchReport> {
     list,
     String(REPS_MS),
   ]]);
+  let viaMpi: Record<string, number> | null = null;
+  try {
+    viaMpi = await runRanks(1, () => ["mpirun", [
+      ...["--allow-run-as-root", "--oversubscribe", "--mca", "mpi_yield_when_idle", "1"],
+      ...["-np", String(world), Deno.execPath(), "run", "-A"],
+      new URL("dist_worker.ts", HERE).pathname,
+      "mpi",
+      "0",
+      String(world),
+      list,
+      String(REPS_MS),
+    ]]);
+  } catch (e) {
+    console.error(`mpirun rows unavailable: ${(e as Error).message}`);
+  }
   let peer: Record<string, number> | null = null;
   const init = await Deno.makeTempFile({ prefix: "gloo-init-" });
   await Deno.remove(init);
@@ -74,14 +90,20 @@ export async function run(opts: SuiteOptions): Promise<BenchReport> {
   } finally {
     await Deno.remove(init).catch(() => {});
   }
-  const rows: BenchRow[] = sizes.map((n) => {
-    const gbs = (ms: number | undefined) => (ms === undefined ? null : n * 4 / ms / 1e6);
-    return row(`allreduce f32 ${n} x${world}`, "GB/s", gbs(ours[n])!, gbs(peer?.[n]), {
-      shape: `${n}`,
-      oursMs: ours[n],
-      peerMs: peer?.[n] ?? null,
-      note: "peer = torch.distributed gloo (CPU)",
-    });
-  });
+  const gbs = (n: number, ms: number | undefined) => (ms === undefined ? null : n * 4 / ms / 1e6);
+  const rows: BenchRow[] = [];
+  for (const [kind, res] of [["shm", ours], ["mpi", viaMpi]] as const) {
+    if (!res) continue;
+    for (const n of sizes) {
+      rows.push(
+        row(`allreduce f32 ${n} x${world} ${kind}`, "GB/s", gbs(n, res[n])!, gbs(n, peer?.[n]), {
+          shape: `${n}`,
+          oursMs: res[n],
+          peerMs: peer?.[n] ?? null,
+          note: "peer = torch.distributed gloo (CPU)",
+        }),
+      );
+    }
+  }
   return { suite: "dist", adapter: "host (shared memory)", rows };
 }

@@ -1,16 +1,20 @@
 /**
  * One rank of `deno task bench dist` (src/bench/dist.ts): attaches to the shared-memory
- * collective and times `allReduceHost` (f32 sum) at each size, as dist_torch.py times gloo.
- * Usage: dist_worker.ts NAME RANK WORLD SIZES REPS_MS. Rank 0 prints one JSON line:
- * {"n": ms per all-reduce (median of 5 samples)}.
+ * collective (or, with NAME = mpi under mpirun, the MPI one) and times `allReduceHost` (f32
+ * sum) at each size, as dist_torch.py times gloo. Usage: dist_worker.ts NAME RANK WORLD SIZES
+ * REPS_MS. Rank 0 prints one JSON line: {"n": ms per all-reduce (median of 5 samples)}.
  *
  * @module
  */
+import { MpiCollective } from "../dist/mpi_collective.ts";
 import { ShmCollective } from "../dist/shm_collective.ts";
 
 const [name, rankS, worldS, sizes, repsMsS] = Deno.args;
-const rank = Number(rankS), world = Number(worldS), repsMs = Number(repsMsS);
-const c = await ShmCollective.connect({ name, rank, world });
+const repsMs = Number(repsMsS);
+const c = name === "mpi"
+  ? new MpiCollective()
+  : await ShmCollective.connect({ name, rank: Number(rankS), world: Number(worldS) });
+const rank = c.rank;
 const out: Record<string, number> = {};
 for (const n of sizes.split(",").map(Number)) {
   const x = Float32Array.from({ length: n }, () => Math.random());
@@ -18,7 +22,9 @@ for (const n of sizes.split(",").map(Number)) {
   let t0 = performance.now();
   await c.allReduceHost(x);
   const one = Float32Array.of(performance.now() - t0);
-  await c.broadcastHost(one, 0); // every rank runs the same number of calls
+  // every rank runs the same number of calls
+  if (c instanceof MpiCollective) await c.allReduceHost(one, "max");
+  else await c.broadcastHost(one, 0);
   const reps = Math.max(1, Math.min(1000, Math.floor(repsMs / Math.max(one[0], 1e-3))));
   const times: number[] = [];
   for (let s = 0; s < 5; s++) {
