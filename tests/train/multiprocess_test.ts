@@ -114,3 +114,16 @@ Deno.test("two ranks: identical replicas; SIGKILL of a rank stops the job; resum
   assert.ok(after.length >= 1, `no common logged steps after the resume (${[...lb.keys()]})`);
   for (const s of after) assert.equal(lb.get(s), la.get(s), `loss at step ${s}`);
 });
+
+Deno.test("--nproc takes 1 to 256 processes; a bad value is one line", async () => {
+  for (const v of ["0", "1.5", "x", "300"]) {
+    const r = await run(["configs/toy.ts", "--nproc", v]);
+    assert.equal(r.code, 1, `--nproc ${v}`);
+    assert.equal(
+      r.stderr.trim(),
+      `train: --nproc ${v}: give the number of processes, 1 to 256`,
+    );
+  }
+  const r = await run(["configs/toy.ts", "--nproc"]);
+  assert.match(r.stderr, /--nproc \(missing\): give the number of processes/);
+});
