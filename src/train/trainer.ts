@@ -1,8 +1,9 @@
 /**
- * The training loop of the seed, on one process (rank and world travel through every
- * interface for the multi-process launcher): data → GPU preprocessing → backbone → Partial FC
- * (fused margin softmax, its own update) → backbone backward → clip → optimiser → schedule;
- * logs, validation, checkpoints, resume, and a clean stop on SIGINT/SIGTERM.
+ * The training loop of one rank: data (this rank's share) → GPU preprocessing → backbone →
+ * Partial FC (this rank's classes; fused margin softmax, its own update) → backbone backward →
+ * gradients averaged over the ranks (`GradSync`, when there are several) → clip → optimiser →
+ * schedule; logs, validation, checkpoints (rank 0, plus every other rank's Partial FC shard),
+ * resume, and a clean stop on SIGINT/SIGTERM, at the same step on every rank.
  *
  * Everything that can be checked without the GPU (output folder, data, checkpoint to resume)
  * is checked first, so bad input fails in one line before any GPU work.
