@@ -21,6 +21,16 @@ export {
   type InProcessOptions,
 } from "./src/dist/inprocess.ts";
 export { stageIn, stageOut } from "./src/dist/staging.ts";
+export { SHM_MAX_WORLD, ShmCollective, type ShmOptions } from "./src/dist/shm_collective.ts";
+export { MpiCollective } from "./src/dist/mpi_collective.ts";
+export { checkReplicas, GradSync } from "./src/dist/grad_sync.ts";
+export {
+  connectRank,
+  launch,
+  type LaunchOptions,
+  type RankEnv,
+  rankEnv,
+} from "./src/dist/launch.ts";
 export {
   ARCFACE,
   COSFACE,
@@ -95,10 +105,36 @@ export { imagesToTensor, type PreprocessOptions } from "./src/tensor/ops/preproc
 // ONNX export, onnxruntime and model checks (npm packages) are reached through eval.ts and tasks/.
 export * as data from "./src/data/mod.ts";
 export * as io from "./src/io/mod.ts";
-export { evaluateVerification, type VerificationResult } from "./src/eval/verification.ts";
-export { readVerificationBin, writeVerificationBin } from "./src/eval/bin.ts";
+export {
+  evaluateVerification,
+  type VerificationOptions,
+  type VerificationResult,
+} from "./src/eval/verification.ts";
+export {
+  readVerificationBin,
+  type VerificationBin,
+  type WriteBinOptions,
+  writeVerificationBin,
+} from "./src/eval/bin.ts";
+export type { EmbedOptions, Engine } from "./src/eval/engine.ts";
+export type { PixelNormalization } from "./src/eval/pixels.ts";
 export { WebGpuEngine } from "./src/eval/webgpu_engine.ts";
-export { loadConfig } from "./src/train/config.ts";
-export { BASE, type Config, type ConfigFile } from "./configs/base.ts";
+export { loadConfig, type LoadedConfig } from "./src/train/config.ts";
+export {
+  BASE,
+  type Config,
+  type ConfigFile,
+  type LossName,
+  type OptimizerName,
+  type SchedulerName,
+} from "./configs/base.ts";
+export type { HostData, HostDType, HostTensor } from "./src/io/host_tensor.ts";
 export { train, type TrainOptions, type TrainResult } from "./src/train/trainer.ts";
-export { loadCheckpoint, saveCheckpoint, type TrainerRecord } from "./src/train/checkpoint.ts";
+export {
+  type CheckpointParts,
+  loadCheckpoint,
+  saveCheckpoint,
+  saveShard,
+  shardFile,
+  type TrainerRecord,
+} from "./src/train/checkpoint.ts";

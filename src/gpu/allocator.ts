@@ -56,6 +56,7 @@ export class Allocator {
   };
 
   /**
+   * An allocator with empty pools.
    * @param device the device buffers come from
    * @param maxBuffer the adapter's `maxBufferSize`
    * @param onDestroy told of each buffer destroyed (so caches holding it can drop it)

@@ -96,6 +96,7 @@ export class Gpu {
   #error: Error | null = null;
   #lost = false;
 
+  /** Wraps an adapter and its device (use `initGpu`, which picks and configures them). */
   constructor(adapter: GPUAdapter, device: GPUDevice, features: GpuFeatures, profile: boolean) {
     this.adapter = adapter;
     this.device = device;
@@ -355,7 +356,7 @@ let current: Gpu | undefined;
 let pending: Promise<Gpu> | undefined;
 
 /** The message shown when no WebGPU adapter exists. */
-export const NO_ADAPTER_MESSAGE =
+export const NO_ADAPTER_MESSAGE: string =
   "No WebGPU adapter found. On a machine without a GPU, install Mesa's Vulkan CPU driver " +
   "(lavapipe): `sudo apt-get install mesa-vulkan-drivers`; with a GPU, install its Vulkan " +
   "driver. Deno's WebGPU needs no flag.";

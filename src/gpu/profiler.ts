@@ -28,7 +28,11 @@ export class Profiler {
   #entries = new Map<string, ProfileEntry>();
   #pending: Promise<void>[] = [];
 
-  /** @param device the device; @param timestamps whether `timestamp-query` is enabled */
+  /**
+   * A profiler with no recorded passes.
+   * @param device the device
+   * @param timestamps whether `timestamp-query` is enabled
+   */
   constructor(device: GPUDevice, timestamps: boolean) {
     this.#device = device;
     this.#timestamps = timestamps;

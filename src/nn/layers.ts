@@ -99,6 +99,7 @@ export class BatchNorm extends Module {
   readonly #tracked: { value: number };
 
   /**
+   * A BatchNorm over `channels` features, running statistics at mean 0 and variance 1.
    * @param channels number of features
    * @param trainWeight false freezes γ at 1 (the embedding BatchNorm1d of IResNet)
    */

@@ -78,6 +78,7 @@ export class ClassSampler {
   #mark: Uint8Array | null = null;
 
   /**
+   * A sampler over one rank's classes.
    * @param shard this rank's classes
    * @param sampleRate in (0, 1]
    * @param seed seeds the negatives' generators (use a different seed per rank)
