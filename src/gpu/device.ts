@@ -264,13 +264,27 @@ export class Gpu {
 
   /**
    * Records an upload of `data` into `dst` at `dstOffset`, ordered after what is already
-   * recorded (through a mapped staging buffer, not `queue.writeBuffer`, which would jump
-   * ahead of unsubmitted work).
+   * recorded. Small uploads go through a mapped staging buffer and a copy in the batch.
+   * From UPLOAD_DIRECT bytes up, what is recorded is submitted first and the data goes by
+   * `queue.writeBuffer` (which runs before any later submit, so it must not jump ahead of
+   * unsubmitted work): measured on lavapipe 2026-12-05, 64 MB took 19–38 ms that way against
+   * 130–144 ms through a staging buffer, most of it spent filling the mapped range.
    */
   upload(dst: GPUBuffer, dstOffset: number, data: ArrayBufferView): void {
     const bytes = data.byteLength;
     if (bytes === 0) return;
     const padded = Math.ceil(bytes / 4) * 4;
+    if (bytes >= UPLOAD_DIRECT) {
+      this.flush();
+      let src = new Uint8Array(data.buffer, data.byteOffset, bytes);
+      if (padded !== bytes) {
+        const p = new Uint8Array(padded);
+        p.set(src);
+        src = p;
+      }
+      this.device.queue.writeBuffer(dst, dstOffset, src as Uint8Array<ArrayBuffer>);
+      return;
+    }
     const staging = this.device.createBuffer({
       size: padded,
       usage: GPUBufferUsage.COPY_SRC,
@@ -351,6 +365,9 @@ export class Gpu {
     throw e;
   }
 }
+
+/** Uploads of at least this many bytes go by `queue.writeBuffer` (see `Gpu.upload`). */
+const UPLOAD_DIRECT = 256 << 10;
 
 let current: Gpu | undefined;
 let pending: Promise<Gpu> | undefined;
