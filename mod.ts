@@ -20,7 +20,7 @@ export {
   InProcessCollective,
   type InProcessOptions,
 } from "./src/dist/inprocess.ts";
-export { stageIn, stageOut } from "./src/dist/staging.ts";
+export { HostCollective, stageIn, stageOut } from "./src/dist/staging.ts";
 export { SHM_MAX_WORLD, ShmCollective, type ShmOptions } from "./src/dist/shm_collective.ts";
 export { MpiCollective } from "./src/dist/mpi_collective.ts";
 export { checkReplicas, GradSync } from "./src/dist/grad_sync.ts";

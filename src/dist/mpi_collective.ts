@@ -8,33 +8,30 @@
  *
  * @module
  */
-import type { Tensor } from "../tensor/tensor.ts";
-import {
-  checkCollectiveTensor,
-  checkGatherShapes,
-  type Collective,
-  type HostArray,
-  type ReduceOp,
-} from "./collective.ts";
+import type { HostArray, ReduceOp } from "./collective.ts";
 import { MpiWorld } from "./mpi.ts";
-import { stageIn, stageOut } from "./staging.ts";
+import { HostCollective } from "./staging.ts";
 
 /** A rank's communicator over MPI_COMM_WORLD. */
-export class MpiCollective implements Collective {
+export class MpiCollective extends HostCollective {
+  /** This rank, in [0, world). */
   readonly rank: number;
+  /** Number of ranks. */
   readonly world: number;
   readonly #mpi: MpiWorld;
 
   /** Initialises MPI (once) and takes MPI_COMM_WORLD. */
   constructor() {
+    super();
     this.#mpi = MpiWorld.get();
     this.rank = this.#mpi.rank;
     this.world = this.#mpi.size;
   }
 
   /** In place: `data` becomes the element-wise reduction over ranks. */
-  allReduceHost(data: HostArray, op: ReduceOp = "sum"): void {
+  allReduceHost(data: HostArray, op: ReduceOp = "sum"): Promise<void> {
     this.#mpi.allReduce(data, op);
+    return Promise.resolve();
   }
 
   /** Every rank's `data` concatenated in rank order (all ranks pass the same length). */
@@ -47,40 +44,23 @@ export class MpiCollective implements Collective {
     return Promise.resolve(out);
   }
 
-  /** In place: every rank's `t` becomes the element-wise reduction over ranks (f32 or i32). */
-  async allReduce(t: Tensor, op: ReduceOp = "sum"): Promise<void> {
-    checkCollectiveTensor("allReduce", t);
-    const host = await stageOut(t);
-    this.#mpi.allReduce(host, op);
-    stageIn(t, host);
-  }
-
-  /** `output` ([world·n, …]) receives every rank's `input` ([n, …]) in rank order. */
-  async allGather(input: Tensor, output: Tensor): Promise<void> {
-    checkGatherShapes("allGather", input, output, this.world);
-    stageIn(output, await this.allGatherHost(await stageOut(input)));
-  }
-
-  /** This rank's `output` ([n, …]) becomes the reduction of rows rank·n…(rank+1)·n. */
-  async reduceScatter(input: Tensor, output: Tensor, op: ReduceOp = "sum"): Promise<void> {
-    checkGatherShapes("reduceScatter", output, input, this.world);
-    const host = await stageOut(input);
-    const out = host instanceof Int32Array
-      ? new Int32Array(output.size)
-      : new Float32Array(output.size);
-    this.#mpi.reduceScatter(host, out, op);
-    stageIn(output, out);
-  }
-
-  /** In place: every rank's `t` becomes `root`'s. */
-  async broadcast(t: Tensor, root = 0): Promise<void> {
-    checkCollectiveTensor("broadcast", t);
-    if (!Number.isInteger(root) || root < 0 || root >= this.world) {
-      throw new Error(`broadcast: root ${root} outside [0, ${this.world})`);
+  /** `input` holds `world` parts of n; returns part `rank` reduced over ranks. */
+  reduceScatterHost(input: HostArray, op: ReduceOp = "sum"): Promise<HostArray> {
+    if (input.length % this.world !== 0) {
+      throw new Error(
+        `reduceScatter: ${input.length} elements do not split into ${this.world} parts`,
+      );
     }
-    const host = await stageOut(t);
-    this.#mpi.broadcast(host, root);
-    if (this.rank !== root) stageIn(t, host);
+    const n = input.length / this.world;
+    const out = input instanceof Int32Array ? new Int32Array(n) : new Float32Array(n);
+    this.#mpi.reduceScatter(input, out, op);
+    return Promise.resolve(out);
+  }
+
+  /** In place: every rank's `data` becomes `root`'s. */
+  broadcastHost(data: HostArray, root = 0): Promise<void> {
+    this.#mpi.broadcast(data, root);
+    return Promise.resolve();
   }
 
   /** Resolves once every rank has reached it. */

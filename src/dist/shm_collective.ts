@@ -28,17 +28,9 @@
  *
  * @module
  */
-import type { Tensor } from "../tensor/tensor.ts";
-import {
-  checkCollectiveTensor,
-  checkGatherShapes,
-  type Collective,
-  type HostArray,
-  reduceInto,
-  type ReduceOp,
-} from "./collective.ts";
+import { type HostArray, reduceInto, type ReduceOp } from "./collective.ts";
 import { processAlive, SharedRegion } from "./shm.ts";
-import { stageIn, stageOut } from "./staging.ts";
+import { HostCollective } from "./staging.ts";
 
 const MAGIC = 0x41524346; // "ARCF"
 const HEADER_BYTES = 16384;
@@ -74,8 +66,10 @@ export interface ShmOptions {
 }
 
 /** A rank's communicator over one machine's shared memory. */
-export class ShmCollective implements Collective {
+export class ShmCollective extends HostCollective {
+  /** This rank, in [0, world). */
   readonly rank: number;
+  /** Number of ranks. */
   readonly world: number;
   readonly #region: SharedRegion;
   readonly #h: Int32Array;
@@ -88,6 +82,7 @@ export class ShmCollective implements Collective {
   #what = "attach";
 
   private constructor(region: SharedRegion, opts: ShmOptions, slotBytes: number) {
+    super();
     this.rank = opts.rank;
     this.world = opts.world;
     this.#region = region;
@@ -349,34 +344,6 @@ export class ShmCollective implements Collective {
       if (this.rank !== root) data.set(this.#slot(0, dtype, len), off);
       this.#next();
     }
-  }
-
-  /** In place: every rank's `t` becomes the element-wise reduction over ranks (f32 or i32). */
-  async allReduce(t: Tensor, op: ReduceOp = "sum"): Promise<void> {
-    checkCollectiveTensor("allReduce", t);
-    const host = await stageOut(t);
-    await this.allReduceHost(host, op);
-    stageIn(t, host);
-  }
-
-  /** `output` ([world·n, …]) receives every rank's `input` ([n, …]) in rank order. */
-  async allGather(input: Tensor, output: Tensor): Promise<void> {
-    checkGatherShapes("allGather", input, output, this.world);
-    stageIn(output, await this.allGatherHost(await stageOut(input)));
-  }
-
-  /** This rank's `output` ([n, …]) becomes the reduction of rows rank·n…(rank+1)·n. */
-  async reduceScatter(input: Tensor, output: Tensor, op: ReduceOp = "sum"): Promise<void> {
-    checkGatherShapes("reduceScatter", output, input, this.world);
-    stageIn(output, await this.reduceScatterHost(await stageOut(input), op));
-  }
-
-  /** In place: every rank's `t` becomes `root`'s. */
-  async broadcast(t: Tensor, root = 0): Promise<void> {
-    checkCollectiveTensor("broadcast", t);
-    const host = await stageOut(t);
-    await this.broadcastHost(host, root);
-    if (this.rank !== root) stageIn(t, host);
   }
 
   /** Unmaps the region; the collective cannot be used afterwards. */
