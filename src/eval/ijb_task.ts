@@ -12,11 +12,11 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { positiveInt } from "./cli_args.ts";
+import { ENGINE_ARGS, type EngineArgs, engineArgs } from "./cli_args.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { writeNpy } from "../io/npy.ts";
 import { ALIGNED_BYTES, AlignError, createAligner, defaultAlignWorkers } from "./align_pool.ts";
-import { type Engine, type EngineKind, openEngine } from "./engine.ts";
+import { type Engine, openEngine } from "./engine.ts";
 import {
   formatTarTable,
   imageFeatures,
@@ -31,21 +31,11 @@ import { rocSvg } from "./roc_svg.ts";
 import type { EvalTarget } from "./targets.ts";
 
 /** Options of {@link runIjbTask}. */
-export interface IjbTaskOptions {
+export interface IjbTaskOptions extends EngineArgs {
   /** `ijbc` or `ijbb`. */
   target: IjbTarget;
-  /** `.onnx` model or `.pth` / `.safetensors` checkpoint. */
-  model: string;
-  /** Network of a checkpoint. */
-  network?: string;
-  /** Engine (default auto: by the model's extension). */
-  engine?: EngineKind;
   /** The IJBC (IJBB) folder holding `meta/` and `loose_crop/`, or the folder above it. */
   data: string;
-  /** Images per forward (default 32). */
-  batch?: number;
-  /** onnxruntime threads. */
-  threads?: number;
   /** Output folder (default `./ijb_results`). */
   out?: string;
   /** Flip test: add the embedding of the mirror image (default true). */
@@ -386,12 +376,8 @@ export function parseIjbArgs(args: string[], target: IjbTarget): IjbTaskOptions 
   const { values } = parseArgs({
     args,
     options: {
-      model: { type: "string" },
-      network: { type: "string" },
-      engine: { type: "string", default: "auto" },
+      ...ENGINE_ARGS,
       data: { type: "string" },
-      batch: { type: "string" },
-      threads: { type: "string" },
       workers: { type: "string" },
       out: { type: "string", default: "./ijb_results" },
       "no-flip": { type: "boolean", default: false },
@@ -401,21 +387,13 @@ export function parseIjbArgs(args: string[], target: IjbTarget): IjbTaskOptions 
     },
     allowPositionals: false,
   });
-  if (!values.model) throw new Error("--model FILE is required (.onnx, .pth or .safetensors)");
+  const engine = engineArgs(values); // checked before --data
   const dir = target === "ijbc" ? "IJBC" : "IJBB";
   if (!values.data) throw new Error(`--data DIR is required (e.g. IJB_release/${dir})`);
-  const engine = values.engine as EngineKind;
-  if (!["auto", "onnx", "webgpu"].includes(engine)) {
-    throw new Error(`--engine must be auto, onnx or webgpu, got ${values.engine}`);
-  }
   return {
     target,
-    model: values.model,
-    network: values.network,
-    engine,
+    ...engine,
     data: values.data,
-    batch: positiveInt(values.batch, "--batch"),
-    threads: positiveInt(values.threads, "--threads"),
     workers: nonNegativeInt(values.workers, "--workers"),
     out: values.out,
     flip: !values["no-flip"],

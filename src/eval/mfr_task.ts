@@ -10,11 +10,11 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { positiveInt } from "./cli_args.ts";
+import { ENGINE_ARGS, type EngineArgs, engineArgs } from "./cli_args.ts";
 import { initGpu } from "../gpu/device.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { EmbeddingStore, EmbeddingWriter } from "./embedding_store.ts";
-import { type EngineKind, openEngine } from "./engine.ts";
+import { openEngine } from "./engine.ts";
 import { FaceDecoder } from "./face_bytes.ts";
 import { MFR_FARS, type MfrProtocol, planMfr, readMfrList, skippedWarning } from "./mfr.ts";
 import {
@@ -27,21 +27,11 @@ import { Progress } from "./progress.ts";
 import type { EvalTarget } from "./targets.ts";
 
 /** Options of {@link runMfrTask}. */
-export interface MfrTaskOptions {
+export interface MfrTaskOptions extends EngineArgs {
   /** `mfr-mask` or `mfr-all`. */
   protocol: MfrProtocol;
-  /** `.onnx` model or `.pth` / `.safetensors` checkpoint. */
-  model: string;
-  /** Network of a checkpoint. */
-  network?: string;
-  /** Engine (default auto). */
-  engine?: EngineKind;
   /** The MFR root (holds mfr_list.txt). */
   data: string;
-  /** Images per forward (default 32). */
-  batch?: number;
-  /** onnxruntime threads. */
-  threads?: number;
   /** Output directory (default ./mfr_results). */
   out?: string;
   /** Embed only the original images (default: original + mirror, summed). */
@@ -286,12 +276,8 @@ export function parseMfrArgs(args: string[], protocol: MfrProtocol): MfrTaskOpti
   const { values, positionals } = parseArgs({
     args,
     options: {
-      model: { type: "string" },
-      network: { type: "string" },
-      engine: { type: "string", default: "auto" },
+      ...ENGINE_ARGS,
       data: { type: "string" },
-      batch: { type: "string" },
-      threads: { type: "string" },
       out: { type: "string" },
       "no-flip": { type: "boolean", default: false },
       far: { type: "string" },
@@ -300,13 +286,9 @@ export function parseMfrArgs(args: string[], protocol: MfrProtocol): MfrTaskOpti
     },
     allowPositionals: true,
   });
+  const engine = engineArgs(values); // checked before --data
   const data = values.data ?? positionals[0];
-  if (!values.model) throw new Error("--model FILE is required (.onnx, .pth or .safetensors)");
   if (!data) throw new Error("--data DIR is required (an MFR root holding mfr_list.txt)");
-  const engine = values.engine as EngineKind;
-  if (!["auto", "onnx", "webgpu"].includes(engine)) {
-    throw new Error(`--engine must be auto, onnx or webgpu, got ${values.engine}`);
-  }
   let fars: number[] | undefined;
   if (values.far !== undefined) {
     fars = values.far.split(",").map((s) => {
@@ -317,12 +299,8 @@ export function parseMfrArgs(args: string[], protocol: MfrProtocol): MfrTaskOpti
   }
   return {
     protocol,
-    model: values.model,
-    network: values.network,
-    engine,
+    ...engine,
     data,
-    batch: positiveInt(values.batch, "--batch"),
-    threads: positiveInt(values.threads, "--threads"),
     out: values.out,
     noFlip: values["no-flip"],
     fars,

@@ -9,10 +9,10 @@
  */
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { positiveInt } from "./cli_args.ts";
+import { ENGINE_ARGS, type EngineArgs, engineArgs } from "./cli_args.ts";
 import { writeFileAtomically } from "../io/atomic.ts";
 import { readVerificationBin } from "./bin.ts";
-import { type EngineKind, openEngine } from "./engine.ts";
+import { openEngine } from "./engine.ts";
 import { Progress } from "./progress.ts";
 import type { EvalTarget } from "./targets.ts";
 import { verifyBin, type VerifyResult } from "./verify.ts";
@@ -21,21 +21,11 @@ import { verifyBin, type VerifyResult } from "./verify.ts";
 export const VERIFICATION_SETS = ["lfw", "cfp_fp", "agedb_30", "calfw", "cplfw"] as const;
 
 /** Options of {@link runVerificationTask}. */
-export interface VerificationTaskOptions {
-  /** `.onnx` model or `.pth` / `.safetensors` checkpoint. */
-  model: string;
-  /** Network of a checkpoint. */
-  network?: string;
-  /** Engine (default auto: by the model's extension). */
-  engine?: EngineKind;
+export interface VerificationTaskOptions extends EngineArgs {
   /** `.bin` files or directories holding `<set>.bin`. */
   data: string[];
   /** Sets to look for in directories (default all of {@link VERIFICATION_SETS} present). */
   sets?: string[];
-  /** Images per forward (default 32). */
-  batch?: number;
-  /** onnxruntime threads. */
-  threads?: number;
   /** Write the JSON result here. */
   out?: string;
   /** No progress line. */
@@ -200,31 +190,19 @@ export function parseVerificationArgs(args: string[], set?: string): Verificatio
   const { values, positionals } = parseArgs({
     args,
     options: {
-      model: { type: "string" },
-      network: { type: "string" },
-      engine: { type: "string", default: "auto" },
+      ...ENGINE_ARGS,
       data: { type: "string", multiple: true },
-      batch: { type: "string" },
-      threads: { type: "string" },
       out: { type: "string" },
       quiet: { type: "boolean", default: false },
     },
     allowPositionals: true,
   });
+  const engine = engineArgs(values); // checked before --data
   const data = [...(values.data ?? []), ...positionals];
-  if (!values.model) throw new Error("--model FILE is required (.onnx, .pth or .safetensors)");
-  const engine = values.engine as EngineKind;
-  if (!["auto", "onnx", "webgpu"].includes(engine)) {
-    throw new Error(`--engine must be auto, onnx or webgpu, got ${values.engine}`);
-  }
   return {
-    model: values.model,
-    network: values.network,
-    engine,
+    ...engine,
     data,
     sets: set ? [set] : undefined,
-    batch: positiveInt(values.batch, "--batch"),
-    threads: positiveInt(values.threads, "--threads"),
     out: values.out,
     quiet: values.quiet,
   };
