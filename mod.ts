@@ -26,6 +26,8 @@ export { MpiCollective } from "./src/dist/mpi_collective.ts";
 export { checkReplicas, GradSync } from "./src/dist/grad_sync.ts";
 export {
   connectRank,
+  type JobPlace,
+  joinJob,
   launch,
   type LaunchOptions,
   type RankEnv,

@@ -8,56 +8,34 @@
  *
  * @module
  */
-import type { Collective } from "./src/dist/collective.ts";
-import { connectRank, launch, rankEnv } from "./src/dist/launch.ts";
-import { mpiEnv } from "./src/dist/mpi.ts";
-import { MpiCollective } from "./src/dist/mpi_collective.ts";
+import { type JobPlace, joinJob, rankLabel } from "./src/dist/launch.ts";
 import { loadConfig } from "./src/train/config.ts";
 import { preflight, train } from "./src/train/trainer.ts";
 
 const args = [...Deno.args];
 const configArg = args.length > 0 && !args[0].startsWith("-") ? args.shift() : undefined;
-let mpi: MpiCollective | null = null;
+let place: JobPlace | null = null;
 try {
   const nproc = takeNproc(args);
-  const env = rankEnv();
-  const m = mpiEnv();
-  if (m && m.size > 1 && nproc > 1) {
-    throw new Error("--nproc under mpirun: let mpirun start the processes (-np N), drop --nproc");
-  }
   const { config, name } = await loadConfig(configArg, args);
-  if (!env && nproc > 1) {
-    await preflight(config); // bad input: one line here, not one per rank
-    Deno.exit(
-      await launch({
-        nproc,
-        script: import.meta.url,
-        args: [...(configArg ? [configArg] : []), ...args],
-      }),
-    );
-  }
-  // under `mpirun -np N` (Open MPI): one rank per process, MPI between them
-  if (m && m.size > 1) mpi = new MpiCollective();
-  const collective: Collective | undefined = mpi ?? (env ? await connectRank(env) : undefined);
-  const result = await train(config, { name, collective });
+  place = await joinJob({
+    nproc,
+    script: import.meta.url,
+    args: [...(configArg ? [configArg] : []), ...args],
+    preflight: () => preflight(config),
+  });
+  if ("launcherExit" in place) Deno.exit(place.launcherExit);
+  const result = await train(config, { name, collective: place.collective });
   if (result.heldOut !== undefined && result.pixelBaseline !== undefined) {
     console.log(
       `held-out accuracy: ${(100 * result.heldOut).toFixed(2)}%  ` +
         `raw-pixel baseline: ${(100 * result.pixelBaseline).toFixed(2)}%`,
     );
   }
-  mpi?.close();
+  place.finish();
 } catch (e) {
-  const env = (() => {
-    try {
-      return rankEnv();
-    } catch {
-      return null;
-    }
-  })();
-  const rank = env?.rank ?? mpi?.rank;
-  console.error(`train${rank !== undefined ? ` (rank ${rank})` : ""}: ${(e as Error).message}`);
-  mpi?.abort(1); // the other ranks would otherwise wait in their next collective
+  console.error(`train${rankLabel()}: ${(e as Error).message}`);
+  if (place && "abort" in place) place.abort(); // MPI peers would wait in their next collective
   Deno.exit(1);
 }
 

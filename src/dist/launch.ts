@@ -10,6 +10,9 @@
  *
  * @module
  */
+import type { Collective } from "./collective.ts";
+import { mpiEnv } from "./mpi.ts";
+import { MpiCollective } from "./mpi_collective.ts";
 import { ShmCollective } from "./shm_collective.ts";
 import { SharedRegion, terminateWithParent } from "./shm.ts";
 
@@ -147,4 +150,60 @@ export async function launch(opts: LaunchOptions): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** This process's place in a training job, as `joinJob` found it. */
+export type JobPlace =
+  | {
+    /** This process was the launcher; its ranks have finished with this exit code. */
+    launcherExit: number;
+  }
+  | {
+    /** The ranks' collective (undefined: a world of one). */
+    collective: Collective | undefined;
+    /** Ends the job's communication after a successful run. */
+    finish(): void;
+    /** Ends every process of the job after an error here (MPI; the launcher does it else). */
+    abort(): void;
+  };
+
+/**
+ * Where this process stands in a training job: started by `mpirun -np N` (a rank over MPI),
+ * by a launcher (a rank over shared memory), or neither: with `nproc` > 1 it checks the
+ * input once (`preflight`), becomes the launcher of `nproc` ranks of `script` and returns
+ * when they have finished; else a world of one.
+ * @throws on `--nproc` under mpirun, inconsistent rank variables, or a failed attach
+ */
+export async function joinJob(opts: {
+  nproc: number;
+  script: string;
+  args: string[];
+  preflight: () => Promise<unknown>;
+}): Promise<JobPlace> {
+  const m = mpiEnv();
+  if (m && m.size > 1) {
+    if (opts.nproc > 1) {
+      throw new Error(
+        "--nproc under mpirun: let mpirun start the processes (-np N), drop --nproc",
+      );
+    }
+    const mpi = new MpiCollective();
+    return { collective: mpi, finish: () => mpi.close(), abort: () => mpi.abort(1) };
+  }
+  const env = rankEnv();
+  if (env) {
+    const shm = await connectRank(env);
+    return { collective: shm, finish: () => shm.close(), abort: () => {} };
+  }
+  if (opts.nproc > 1) {
+    await opts.preflight(); // bad input: one line here, not one per rank
+    return { launcherExit: await launch(opts) };
+  }
+  return { collective: undefined, finish: () => {}, abort: () => {} };
+}
+
+/** " (rank r)" when this process is a rank of a job (from its environment), else "". */
+export function rankLabel(): string {
+  const r = Deno.env.get("ARCFACE_RANK") ?? Deno.env.get("OMPI_COMM_WORLD_RANK");
+  return r === undefined ? "" : ` (rank ${r})`;
 }
